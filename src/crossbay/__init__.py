@@ -1,0 +1,1 @@
+"""crossbay: the platform behind a cross-border eSIM data service."""

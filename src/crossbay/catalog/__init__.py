@@ -1,0 +1,1 @@
+"""Catalog: packages, prices, regions, networks and device eSIM compatibility."""

@@ -1,0 +1,10 @@
+from crossbay.errors import CrossbayError, NotFound
+
+
+class PackageNotFound(NotFound):
+    pass
+
+
+class PackageNotAvailable(CrossbayError):
+    code = "package_not_available"
+    status = 422

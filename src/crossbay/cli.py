@@ -1,0 +1,136 @@
+"""The ``crossbay`` command: serve, worker, demo, db upgrade, seed."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from crossbay.logs import configure_logging
+from crossbay.settings import Settings, SettingsError, load_settings
+
+app = typer.Typer(help="crossbay: cross-border eSIM data service.", no_args_is_help=True,
+                  pretty_exceptions_show_locals=False)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+log = logging.getLogger("crossbay.cli")
+
+Host = Annotated[str, typer.Option(help="Interface to listen on.")]
+Port = Annotated[int, typer.Option(help="TCP port.")]
+
+
+def _settings(**overrides: object) -> Settings:
+    try:
+        settings = load_settings(**overrides)
+    except SettingsError as error:
+        typer.echo(f"crossbay: cannot start: {error}", err=True)
+        raise typer.Exit(2) from None
+    configure_logging(settings.log_level)
+    return settings
+
+
+def _base_url_for(host: str, port: int) -> dict[str, object]:
+    """Unless CROSSBAY_BASE_URL says otherwise, partners call back to where we listen."""
+    if os.environ.get("CROSSBAY_BASE_URL"):
+        return {}
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 - mapping, not binding
+    return {"base_url": f"http://{shown}:{port}"}
+
+
+def _serve(settings: Settings, host: str, port: int, *, with_worker: bool) -> None:
+    from crossbay.app import create_app
+    from crossbay.jobs.kinds import JOB_KINDS
+    from crossbay.jobs.worker import Worker
+    from crossbay.runtime import build_runtime
+
+    runtime = build_runtime(settings)
+    worker = Worker(runtime, JOB_KINDS) if with_worker else None
+    thread = threading.Thread(target=worker.run_forever, name="worker", daemon=True) if worker else None
+    if thread:
+        thread.start()
+    try:
+        uvicorn.run(create_app(runtime), host=host, port=port, access_log=False, log_config=None,
+                    timeout_graceful_shutdown=5)
+    finally:
+        if worker:
+            worker.stop()
+        runtime.close()
+
+
+@app.command()
+def serve(host: Host = "127.0.0.1", port: Port = 8000) -> None:
+    """Serve the API, pages and partner endpoints (no worker: run `crossbay worker` beside it)."""
+    _serve(_settings(**_base_url_for(host, port)), host, port, with_worker=False)
+
+
+@app.command()
+def worker() -> None:
+    """Run the job worker: fulfilment, SMS, expiry, refunds. Run as many as you like."""
+    from crossbay.jobs.kinds import JOB_KINDS
+    from crossbay.jobs.worker import Worker
+    from crossbay.runtime import build_runtime
+
+    runtime = build_runtime(_settings())
+    try:
+        Worker(runtime, JOB_KINDS).run_forever()
+    finally:
+        runtime.close()
+
+
+@app.command()
+def demo(host: Host = "127.0.0.1", port: Port = 8000) -> None:
+    """Migrate, load the demo catalog if empty, and serve everything with sandboxes and a worker."""
+    settings = _settings(sandbox=True, secure_cookies=False, **_base_url_for(host, port))
+    from crossbay.migrate import upgrade
+
+    upgrade(settings.database_url)
+    _seed(settings, only_if_empty=True)
+    typer.echo(f"crossbay demo: open http://{host}:{port}/ (sandbox partners, in-process worker)")
+    _serve(settings, host, port, with_worker=True)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
+    """Apply migrations up to REVISION (default: head)."""
+    from crossbay.migrate import upgrade
+
+    settings = Settings()  # migrations need only the database URL, not the secrets
+    configure_logging(settings.log_level)
+    upgrade(settings.database_url, revision)
+    typer.echo("database is at " + revision)
+
+
+@app.command()
+def seed() -> None:
+    """Load or update the package catalog from the bundled catalog file."""
+    settings = Settings()
+    configure_logging(settings.log_level)
+    created = _seed(settings, only_if_empty=False)
+    typer.echo(f"catalog loaded ({created} new packages)")
+
+
+def _seed(settings: Settings, *, only_if_empty: bool) -> int:
+    from sqlalchemy import func, select
+
+    from crossbay.catalog.catalog_file import load_catalog
+    from crossbay.catalog.models import Package
+    from crossbay.catalog.service import load_packages
+    from crossbay.clock import SystemClock
+    from crossbay.db import make_engine, make_session_factory, transaction
+
+    engine = make_engine(settings.database_url)
+    try:
+        with make_session_factory(engine)() as session, transaction(session):
+            if only_if_empty and session.scalar(select(func.count()).select_from(Package)):
+                return 0
+            return load_packages(session, load_catalog(), now=SystemClock().now())
+    finally:
+        engine.dispose()
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from crossbay.api.schemas import MoneyRead
+
+
+class OtpRequest(BaseModel):
+    phone: str = Field(max_length=32, examples=["+85291234567"])
+
+
+class OtpChallengeRead(BaseModel):
+    challenge_id: str
+    expires_in: int
+    resend_after: int
+
+
+class TokenRequest(BaseModel):
+    phone: str = Field(max_length=32)
+    challenge_id: str | None = Field(default=None, max_length=64)
+    code: str | None = Field(default=None, max_length=16)
+    password: str | None = Field(default=None, max_length=256)
+
+
+class TokenRead(BaseModel):
+    access_token: str
+    token_type: Literal["Bearer"] = "Bearer"
+    expires_in: int
+    refresh_token: str
+    new_customer: bool
+
+
+class RefreshRequest(BaseModel):
+    refresh_token: str = Field(max_length=256)
+
+
+class PasswordUpdate(BaseModel):
+    new_password: str = Field(max_length=256)
+    current_password: str | None = Field(default=None, max_length=256)
+
+
+class IdentityRead(BaseModel):
+    status: Literal["none", "verified", "rejected"]
+    document_type: str | None = None
+    full_name_masked: str | None = None
+    document_number_masked: str | None = None
+    verified_at: str | None = None
+
+
+class WalletSummary(BaseModel):
+    balance: MoneyRead
+
+
+class MeRead(BaseModel):
+    id: str
+    phone_masked: str
+    language: str
+    has_password: bool
+    has_payment_pin: bool
+    preferred_payment_method: str | None
+    identity: IdentityRead
+    wallet: WalletSummary

@@ -1,0 +1,22 @@
+"""Every job kind the worker knows, and what to do when one gives up."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crossbay.jobs.worker import JobKind
+from crossbay.orders import fulfilment
+from crossbay.orders.service import EXPIRE_JOB, FULFIL_JOB, REFUND_JOB
+from crossbay.runtime import Runtime
+
+
+def send_sms(runtime: Runtime, payload: dict[str, Any]) -> None:
+    runtime.sms.send(to=str(payload["to"]), body=str(payload["body"]))
+
+
+JOB_KINDS: dict[str, JobKind] = {
+    "notify.sms": JobKind(send_sms),
+    FULFIL_JOB: JobKind(fulfilment.fulfil_order, give_up=fulfilment.give_up_fulfilment),
+    EXPIRE_JOB: JobKind(fulfilment.expire_order),
+    REFUND_JOB: JobKind(fulfilment.refund_payment),
+}

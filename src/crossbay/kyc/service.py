@@ -1,0 +1,106 @@
+"""Real-name identity: validate, store encrypted with a keyed hash for look-ups, show masked."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from crossbay.clock import hk_date
+from crossbay.kyc.documents import DocumentType, check_document, clean_full_name
+from crossbay.kyc.errors import IdentityLocked, IdentityQuotaExceeded, IdentityRequired
+from crossbay.kyc.masking import mask_document_number, mask_name
+from crossbay.kyc.models import Identity
+from crossbay.pii import PiiCipher
+
+VERIFIED = "verified"
+
+
+@dataclass(frozen=True)
+class IdentityView:
+    """What any read may show: masked fields only."""
+
+    status: str
+    document_type: str | None = None
+    full_name_masked: str | None = None
+    document_number_masked: str | None = None
+    verified_at: datetime | None = None
+
+
+def _context(customer_id: str, field: str) -> str:
+    # Binds each ciphertext to its row and column: a value copied elsewhere will not decrypt.
+    return f"identities:{customer_id}:{field}"
+
+
+def record_identity(
+    session: Session,
+    *,
+    customer_id: str,
+    full_name: str,
+    document_type: DocumentType,
+    document_number: str,
+    date_of_birth: date,
+    holds_esims: bool,
+    pii: PiiCipher,
+    now: datetime,
+) -> IdentityView:
+    """Check digits where they exist, 16 or over; a registered identity with eSIMs cannot be swapped."""
+    name = clean_full_name(full_name)
+    number = check_document(document_type, document_number, date_of_birth, today=hk_date(now), full_name=name)
+    identity = session.get(Identity, customer_id, with_for_update=True)
+    lookup = pii.lookup_hash(f"{document_type.value}:{number}")
+    if identity is not None and identity.number_lookup != lookup and holds_esims:
+        raise IdentityLocked()
+    if identity is None:
+        identity = Identity(customer_id=customer_id, created_at=now)
+        session.add(identity)
+    identity.document_type = document_type.value
+    identity.name_encrypted = pii.encrypt(name, context=_context(customer_id, "name"))
+    identity.number_encrypted = pii.encrypt(number, context=_context(customer_id, "number"))
+    identity.birth_date_encrypted = pii.encrypt(date_of_birth.isoformat(), context=_context(customer_id, "dob"))
+    identity.number_lookup = lookup
+    identity.status = VERIFIED
+    identity.verified_at = now
+    identity.updated_at = now
+    return _view(identity, name, number)
+
+
+def _view(identity: Identity, name: str, number: str) -> IdentityView:
+    doc_type = DocumentType(identity.document_type)
+    return IdentityView(
+        status=identity.status,
+        document_type=doc_type.value,
+        full_name_masked=mask_name(name),
+        document_number_masked=mask_document_number(doc_type, number),
+        verified_at=identity.verified_at,
+    )
+
+
+def get_identity_view(session: Session, *, customer_id: str, pii: PiiCipher) -> IdentityView:
+    identity = session.get(Identity, customer_id)
+    if identity is None:
+        return IdentityView(status="none")
+    name = pii.decrypt(identity.name_encrypted, context=_context(customer_id, "name"))
+    number = pii.decrypt(identity.number_encrypted, context=_context(customer_id, "number"))
+    return _view(identity, name, number)
+
+
+def require_verified_identity(session: Session, *, customer_id: str) -> Identity:
+    identity = session.get(Identity, customer_id)
+    if identity is None or identity.status != VERIFIED:
+        raise IdentityRequired()
+    return identity
+
+
+def customers_sharing_document(session: Session, *, identity: Identity) -> list[str]:
+    """Every account registered with this document, this one included."""
+    return list(
+        session.scalars(select(Identity.customer_id).where(Identity.number_lookup == identity.number_lookup))
+    )
+
+
+def check_quota(held: int, quota: int) -> None:
+    if held >= quota:
+        raise IdentityQuotaExceeded(f"at most {quota} active eSIMs per identity document")

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from crossbay.db import Base
+
+
+class LedgerAccount(Base):
+    __tablename__ = "ledger_accounts"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    code: Mapped[str] = mapped_column(String(96), unique=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    kind: Mapped[str] = mapped_column(String(16))  # asset, liability, revenue, expense
+    created_at: Mapped[datetime]
+
+
+class LedgerTransaction(Base):
+    """A balanced posting. (kind, reference) is unique, so a business event posts at most once."""
+
+    __tablename__ = "ledger_transactions"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(48))
+    reference: Mapped[str] = mapped_column(String(96))
+    created_at: Mapped[datetime]
+    entries: Mapped[list[LedgerEntry]] = relationship(back_populates="transaction", lazy="selectin")
+
+    __table_args__ = (UniqueConstraint("kind", "reference"),)
+
+
+class LedgerEntry(Base):
+    __tablename__ = "ledger_entries"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    transaction_id: Mapped[str] = mapped_column(ForeignKey("ledger_transactions.id"), index=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("ledger_accounts.id"), index=True)
+    # Debits positive, credits negative; each transaction's entries sum to zero per currency.
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    transaction: Mapped[LedgerTransaction] = relationship(back_populates="entries")

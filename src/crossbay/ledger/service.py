@@ -1,0 +1,115 @@
+"""Double-entry ledger: the only place a balance changes.
+
+Debits are positive and credits negative; every posting sums to zero per
+currency. Account codes name what they hold:
+
+- ``clearing:<provider>``  asset: money a payment provider holds for us
+- ``unearned:orders``      liability: paid for, not yet delivered
+- ``revenue:sales``        revenue: delivered
+- ``wallet:<customer>``    liability: a customer's stored value
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from crossbay.db import new_id
+from crossbay.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
+from crossbay.money import Money
+
+ACCOUNT_KINDS = {"clearing": "asset", "unearned": "liability", "revenue": "revenue", "wallet": "liability",
+                 "refunds": "liability"}
+
+
+class UnbalancedPosting(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Line:
+    account: str
+    amount: Money
+
+
+def check_balanced(lines: Iterable[Line]) -> None:
+    """A posting must net to zero in every currency and touch at least two accounts."""
+    totals: dict[str, int] = defaultdict(int)
+    accounts = set()
+    for line in lines:
+        totals[line.amount.currency] += line.amount.amount
+        accounts.add(line.account)
+    if not totals or any(totals.values()) or len(accounts) < 2:
+        raise UnbalancedPosting(f"posting does not balance: {dict(totals)}")
+
+
+def balance_of(amounts: Iterable[int]) -> int:
+    return sum(amounts)
+
+
+def _account(session: Session, code: str, currency: str, now: datetime) -> LedgerAccount:
+    account = session.scalar(select(LedgerAccount).where(LedgerAccount.code == code))
+    if account is None:
+        # Created inside a savepoint: two transactions may race to create the same account.
+        try:
+            with session.begin_nested():
+                account = LedgerAccount(
+                    id=new_id("acc"), code=code, currency=currency,
+                    kind=ACCOUNT_KINDS[code.split(":", 1)[0]], created_at=now,
+                )
+                session.add(account)
+        except IntegrityError:
+            account = session.scalars(select(LedgerAccount).where(LedgerAccount.code == code)).one()
+    if account.currency != currency:
+        raise UnbalancedPosting(f"account {code} holds {account.currency}, not {currency}")
+    return account
+
+
+def post(session: Session, *, kind: str, reference: str, lines: list[Line], now: datetime) -> LedgerTransaction:
+    """Record a balanced posting in the caller's transaction; (kind, reference) posts once only."""
+    check_balanced(lines)
+    existing = session.scalar(
+        select(LedgerTransaction).where(LedgerTransaction.kind == kind, LedgerTransaction.reference == reference)
+    )
+    if existing is not None:
+        return existing
+    tx = LedgerTransaction(id=new_id("ltx"), kind=kind, reference=reference, created_at=now)
+    session.add(tx)
+    for line in lines:
+        account = _account(session, line.account, line.amount.currency, now)
+        session.add(
+            LedgerEntry(id=new_id("len"), transaction=tx, account_id=account.id,
+                        amount=line.amount.amount, currency=line.amount.currency)
+        )
+    return tx
+
+
+def account_balance(session: Session, code: str, currency: str) -> Money:
+    """Debit-positive balance of an account (zero if it has never been posted to)."""
+    total = session.scalar(
+        select(func.coalesce(func.sum(LedgerEntry.amount), 0))
+        .join(LedgerAccount, LedgerEntry.account_id == LedgerAccount.id)
+        .where(LedgerAccount.code == code)
+    )
+    return Money(int(total or 0), currency)
+
+
+def wallet_balance(session: Session, customer_id: str, currency: str = "HKD") -> Money:
+    """What the customer holds: the wallet is our liability, so its credit balance is positive to them."""
+    return -account_balance(session, f"wallet:{customer_id}", currency)
+
+
+def postings_for(session: Session, reference: str) -> list[LedgerTransaction]:
+    return list(session.scalars(select(LedgerTransaction).where(LedgerTransaction.reference == reference)))
+
+
+def trial_balance(session: Session) -> dict[str, int]:
+    """Sum of all entries per currency: zero in every currency when the books are whole."""
+    rows = session.execute(select(LedgerEntry.currency, func.sum(LedgerEntry.amount)).group_by(LedgerEntry.currency))
+    return {currency: int(total) for currency, total in rows}

@@ -1,0 +1,20 @@
+"""Imports every table so metadata (and Alembic) sees the whole schema."""
+
+from crossbay.api.models import IdempotencyRecord
+from crossbay.catalog.models import Package
+from crossbay.db import Base
+from crossbay.esim.models import Esim
+from crossbay.identity.models import AuthToken, Customer, OtpChallenge, PasswordGuard
+from crossbay.jobs.models import Job
+from crossbay.kyc.models import Identity
+from crossbay.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
+from crossbay.orders.models import Order, OrderEvent, OrderLine
+from crossbay.payments.models import Payment, ProviderEvent
+from crossbay.sandbox import card_models, smdp_models, sms
+from crossbay.usage.models import Bundle
+
+__all__ = [
+    "AuthToken", "Base", "Bundle", "Customer", "Esim", "IdempotencyRecord", "Identity", "Job", "LedgerAccount",
+    "LedgerEntry", "LedgerTransaction", "Order", "OrderEvent", "OrderLine", "OtpChallenge", "Package",
+    "PasswordGuard", "Payment", "ProviderEvent", "card_models", "smdp_models", "sms",
+]

@@ -1,0 +1,100 @@
+"""Worker side of an order: fulfil (ES2+ then quota), expire, refund.
+
+Each step commits before the next network call and is safe to repeat: the
+ES2+ call ids are fixed on the eSIM row, the bundle is unique per order, and
+every status change re-checks the state under a row lock.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from crossbay.catalog import service as catalog
+from crossbay.db import transaction
+from crossbay.esim import service as esims
+from crossbay.money import Money
+from crossbay.orders import service as orders
+from crossbay.orders import states
+from crossbay.payments import service as payments
+from crossbay.payments.errors import CardProviderError
+from crossbay.runtime import Runtime
+from crossbay.usage import service as usage
+
+log = logging.getLogger("crossbay.fulfilment")
+
+
+def fulfil_order(runtime: Runtime, payload: dict[str, Any]) -> None:
+    order_id = str(payload["order_id"])
+    with runtime.sessions() as session, transaction(session):
+        order = orders.get_order(session, order_id, lock=True)
+        if order.status == states.PAID:
+            orders.transition(order, states.FULFILLING, now=runtime.clock.now())
+        if order.status != states.FULFILLING:
+            return  # already fulfilled, or failed meanwhile
+        if order.kind == orders.NEW_ESIM:
+            esim = esims.start_profile(session, customer_id=order.customer_id, order_id=order.id,
+                                       now=runtime.clock.now())
+            order.esim_id = esim.id
+            esim_id, iccid, matching_id = esim.id, esim.iccid, esim.matching_id
+            download_call, confirm_call = esim.download_call_id, esim.confirm_call_id
+
+    if order.kind == orders.NEW_ESIM:
+        if iccid is None:
+            iccid = runtime.es2plus.download_order(call_id=download_call)
+            with runtime.sessions() as session, transaction(session):
+                esims.record_iccid(session, esim_id=esim_id, iccid=iccid, now=runtime.clock.now())
+                orders.record_step(orders.get_order(session, order_id, lock=True), "profile_reserved",
+                                   now=runtime.clock.now())
+        if matching_id is None:
+            confirmed = runtime.es2plus.confirm_order(call_id=confirm_call, iccid=iccid, release_flag=True)
+            with runtime.sessions() as session, transaction(session):
+                esims.record_release(session, esim_id=esim_id, matching_id=confirmed.matching_id,
+                                     smdp_address=confirmed.smdp_address, now=runtime.clock.now())
+                orders.record_step(orders.get_order(session, order_id, lock=True), "profile_released",
+                                   now=runtime.clock.now())
+
+    with runtime.sessions() as session, transaction(session):
+        now = runtime.clock.now()
+        order = orders.get_order(session, order_id, lock=True)
+        if order.status != states.FULFILLING or order.esim_id is None:
+            return
+        package = catalog.get_package(session, order.package_id)
+        usage.add_bundle(session, esim_id=order.esim_id, order_id=order.id, package=package, now=now)
+        payments.recognize_revenue(session, order_id=order.id, amount=Money(order.total, order.currency), now=now)
+        orders.transition(order, states.FULFILLED, now=now, step="quota_added")
+    log.info("order fulfilled", extra={"order_id": order_id})
+
+
+def give_up_fulfilment(runtime: Runtime, payload: dict[str, Any]) -> None:
+    with runtime.sessions() as session, transaction(session):
+        orders.fail_order(session, order_id=str(payload["order_id"]), settings=runtime.settings,
+                          now=runtime.clock.now())
+    log.warning("order failed after its last fulfilment attempt", extra={"order_id": payload["order_id"]})
+
+
+def expire_order(runtime: Runtime, payload: dict[str, Any]) -> None:
+    with runtime.sessions() as session, transaction(session):
+        order = orders.expire_order(session, order_id=str(payload["order_id"]), now=runtime.clock.now())
+        payment = payments.latest_payments(session, [order.id]).get(order.id)
+        expired = order.status == states.EXPIRED
+    if expired and payment is not None and payment.reference and payment.status == payments.PENDING:
+        # Close the cashier so the payer cannot pay a dead order; if they already did,
+        # the provider refuses and its success notice leads to a refund instead.
+        try:
+            runtime.card.cancel_intent(payment.reference, idempotency_key=f"cancel-{payment.id}")
+        except CardProviderError:
+            log.info("provider refused to cancel an expired order's payment", extra={"order_id": order.id})
+
+
+def refund_payment(runtime: Runtime, payload: dict[str, Any]) -> None:
+    payment_id = str(payload["payment_id"])
+    with runtime.sessions() as session, transaction(session):
+        payment = payments.get_payment(session, payment_id)
+    if payment is None or payment.status != payments.SUCCEEDED or payment.reference is None:
+        return
+    runtime.card.refund(intent_id=payment.reference, amount=Money(payment.amount, payment.currency),
+                        idempotency_key=f"refund-{payment.id}")
+    with runtime.sessions() as session, transaction(session):
+        orders.mark_refunded(session, payment_id=payment_id, now=runtime.clock.now())
+    log.info("payment refunded", extra={"payment_id": payment_id})

@@ -1,0 +1,211 @@
+"""Orders: quote, place, pay, cancel, expire, and the status changes that payments and fulfilment cause."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from crossbay.catalog import service as catalog
+from crossbay.catalog.models import Package
+from crossbay.db import new_id
+from crossbay.esim import service as esims
+from crossbay.jobs import service as jobs
+from crossbay.kyc import service as kyc
+from crossbay.kyc.models import Identity
+from crossbay.money import Money
+from crossbay.orders import states
+from crossbay.orders.errors import OrderNotCancellable, OrderNotFound, PaymentMethodUnavailable
+from crossbay.orders.models import Order, OrderEvent, OrderLine
+from crossbay.payments import service as payments
+from crossbay.payments.models import Payment
+from crossbay.payments.service import PaymentNotice
+from crossbay.settings import Settings
+
+NEW_ESIM, TOPUP = "new_esim", "topup"
+# Methods this build can take; the API names all four so clients need not change when more arrive.
+SUPPORTED_METHODS = frozenset({"card"})
+FULFIL_JOB, EXPIRE_JOB, REFUND_JOB = "orders.fulfil", "orders.expire", "orders.refund"
+
+
+@dataclass(frozen=True)
+class QuoteLine:
+    kind: str
+    descriptions: dict[str, str]
+    amount: Money
+
+
+@dataclass(frozen=True)
+class Quote:
+    purpose: str
+    package: Package
+    lines: list[QuoteLine]
+    subtotal: Money
+    discount: Money
+    total: Money
+
+
+def quote(session: Session, *, customer_id: str, package_id: str, esim_id: str | None) -> Quote:
+    """Price lines for a package: new eSIM without esim_id, top-up of one of the customer's eSIMs with it."""
+    purpose = TOPUP if esim_id else NEW_ESIM
+    package = catalog.get_package_for_sale(session, package_id, purpose=purpose)
+    if esim_id is not None:
+        esims.require_topup_allowed(esims.get_owned_esim(session, customer_id=customer_id, esim_id=esim_id))
+    price = catalog.price_of(package)
+    lines = [QuoteLine("package", dict(package.names), price)]
+    discount = Money.zero(price.currency)
+    total = price - discount
+    return Quote(purpose, package, lines, price, discount, Money(max(total.amount, 0), total.currency))
+
+
+def place_order(
+    session: Session,
+    *,
+    customer_id: str,
+    package_id: str,
+    esim_id: str | None,
+    payment_method: str,
+    settings: Settings,
+    now: datetime,
+) -> Order:
+    """A new eSIM needs a verified identity with quota left; a top-up needs a live eSIM of this customer."""
+    if payment_method not in SUPPORTED_METHODS:
+        raise PaymentMethodUnavailable(f"{payment_method} is not available yet; use card")
+    priced = quote(session, customer_id=customer_id, package_id=package_id, esim_id=esim_id)
+    if priced.purpose == NEW_ESIM:
+        _check_identity_quota(session, customer_id=customer_id, quota=settings.identity_esim_quota)
+    order = Order(
+        id=new_id("ord"), customer_id=customer_id, kind=priced.purpose, package_id=priced.package.id,
+        esim_id=esim_id, status=states.PENDING_PAYMENT, payment_method=payment_method,
+        currency=priced.total.currency, subtotal=priced.subtotal.amount, discount=priced.discount.amount,
+        total=priced.total.amount, created_at=now, updated_at=now,
+        expires_at=now + timedelta(seconds=settings.order_ttl_seconds),
+    )
+    session.add(order)
+    for position, line in enumerate(priced.lines):
+        order.lines.append(
+            OrderLine(id=new_id("oln"), position=position, kind=line.kind, descriptions=line.descriptions,
+                      amount=line.amount.amount, currency=line.amount.currency)
+        )
+    _record(order, states.PENDING_PAYMENT, None, now)
+    payments.create_payment(session, order_id=order.id, provider=payment_method, amount=priced.total, now=now)
+    jobs.enqueue(session, EXPIRE_JOB, {"order_id": order.id}, now=now, run_at=order.expires_at,
+                 max_attempts=settings.job_max_attempts, dedupe_key=f"expire:{order.id}")
+    return order
+
+
+def _check_identity_quota(session: Session, *, customer_id: str, quota: int) -> None:
+    identity = kyc.require_verified_identity(session, customer_id=customer_id)
+    holders = kyc.customers_sharing_document(session, identity=identity)
+    # Lock every holder's identity row: two accounts of one person buying at once are serialized.
+    session.scalars(select(Identity).where(Identity.customer_id.in_(holders)).with_for_update()).all()
+    held = esims.count_live_esims(session, customer_ids=holders)
+    pending = session.scalar(
+        select(func.count()).where(
+            Order.customer_id.in_(holders), Order.kind == NEW_ESIM, Order.status.in_(states.OPEN),
+        )
+    )
+    kyc.check_quota(held + int(pending or 0), quota)
+
+
+def _record(order: Order, status: str, step: str | None, now: datetime) -> None:
+    order.events.append(OrderEvent(id=new_id("oev"), seq=len(order.events), status=status, step=step, at=now))
+
+
+def transition(order: Order, new_status: str, *, now: datetime, step: str | None = None) -> None:
+    states.check_transition(order.status, new_status)
+    order.status = new_status
+    order.updated_at = now
+    _record(order, new_status, step, now)
+
+
+def record_step(order: Order, step: str, *, now: datetime) -> None:
+    """A fulfilment step inside the current status, kept on the timeline."""
+    if not any(event.step == step for event in order.events):
+        _record(order, order.status, step, now)
+
+
+def get_order(session: Session, order_id: str, *, lock: bool = False) -> Order:
+    order = session.get(Order, order_id, with_for_update=lock)
+    if order is None:
+        raise OrderNotFound()
+    return order
+
+
+def get_owned_order(session: Session, *, customer_id: str, order_id: str) -> Order:
+    order = session.get(Order, order_id)
+    if order is None or order.customer_id != customer_id:
+        raise OrderNotFound()
+    return order
+
+
+def list_orders(
+    session: Session, *, customer_id: str, limit: int, before: tuple[datetime, str] | None
+) -> list[Order]:
+    query = select(Order).where(Order.customer_id == customer_id)
+    if before is not None:
+        at, order_id = before
+        query = query.where((Order.created_at < at) | ((Order.created_at == at) & (Order.id < order_id)))
+    return list(session.scalars(query.order_by(Order.created_at.desc(), Order.id.desc()).limit(limit)))
+
+
+def cancel_order(session: Session, *, customer_id: str, order_id: str, now: datetime) -> Order:
+    """Only an unpaid order can be cancelled."""
+    order = get_owned_order(session, customer_id=customer_id, order_id=order_id)
+    session.refresh(order, with_for_update=True)
+    if order.status != states.PENDING_PAYMENT:
+        raise OrderNotCancellable()
+    transition(order, states.CANCELLED, now=now)
+    return order
+
+
+def expire_order(session: Session, *, order_id: str, now: datetime) -> Order:
+    """Unpaid after its time: expired. Paid or gone elsewhere meanwhile: nothing to do."""
+    order = get_order(session, order_id, lock=True)
+    if order.status == states.PENDING_PAYMENT and order.expires_at <= now:
+        transition(order, states.EXPIRED, now=now)
+    return order
+
+
+def apply_payment_notice(session: Session, notice: PaymentNotice, *, settings: Settings, now: datetime) -> Payment:
+    """A verified provider notice: a first success pays the order and queues its fulfilment.
+
+    Money that arrives for an order that can no longer be paid (cancelled,
+    expired) is refunded, never kept.
+    """
+    result = payments.record_notice(session, notice, now=now)
+    if not result.newly_succeeded:
+        return result.payment
+    order = get_order(session, result.payment.order_id, lock=True)
+    if order.status == states.PENDING_PAYMENT:
+        transition(order, states.PAID, now=now)
+        jobs.enqueue(session, FULFIL_JOB, {"order_id": order.id}, now=now,
+                     max_attempts=settings.job_max_attempts, dedupe_key=f"fulfil:{order.id}")
+    else:
+        enqueue_refund(session, payment_id=result.payment.id, settings=settings, now=now)
+    return result.payment
+
+
+def enqueue_refund(session: Session, *, payment_id: str, settings: Settings, now: datetime) -> None:
+    jobs.enqueue(session, REFUND_JOB, {"payment_id": payment_id}, now=now,
+                 max_attempts=settings.job_max_attempts, dedupe_key=f"refund:{payment_id}")
+
+
+def fail_order(session: Session, *, order_id: str, settings: Settings, now: datetime) -> Order:
+    """Fulfilment gave up: the order fails and its money goes back."""
+    order = get_order(session, order_id, lock=True)
+    if order.status in (states.PAID, states.FULFILLING):
+        transition(order, states.FAILED, now=now)
+        payment = payments.latest_payments(session, [order.id]).get(order.id)
+        if payment is not None and payment.status == payments.SUCCEEDED:
+            enqueue_refund(session, payment_id=payment.id, settings=settings, now=now)
+    return order
+
+
+def mark_refunded(session: Session, *, payment_id: str, now: datetime) -> None:
+    payment = payments.record_refund(session, payment_id=payment_id, now=now)
+    order = get_order(session, payment.order_id, lock=True)
+    if order.status == states.FAILED:
+        transition(order, states.REFUNDED, now=now)

@@ -1,0 +1,53 @@
+"""Payment failures with a stable code: the provider's answers and the notifications we refuse."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from crossbay.errors import CrossbayError
+
+
+class CardProviderError(CrossbayError):
+    """The provider understood the request and refused it; sending it again will not help."""
+
+    code = "payment_provider_error"
+    status = 502
+    retryable: ClassVar[bool] = False
+
+    def __init__(self, detail: str | None = None, *, provider_code: str | None = None) -> None:
+        super().__init__(detail)
+        # The provider's own code (``card_declined``, ``resource_missing``) for callers that branch on it.
+        self.provider_code = provider_code
+
+
+class CardProviderUnavailable(CrossbayError):
+    """The provider could not answer (5xx, timeout, connection, rate limit): try again later."""
+
+    code = "payment_provider_unavailable"
+    status = 503
+    retryable: ClassVar[bool] = True
+
+
+class WebhookSignatureInvalid(CrossbayError):
+    code = "invalid_signature"
+    status = 401
+
+
+class WebhookTimestampStale(CrossbayError):
+    code = "stale_timestamp"
+    status = 401
+
+
+class WebhookMalformed(CrossbayError):
+    code = "malformed_request"
+    status = 400
+
+
+class UnknownPayment(CrossbayError):
+    code = "unknown_payment"
+    status = 400
+
+
+class AmountMismatch(CrossbayError):
+    code = "amount_mismatch"
+    status = 400

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from crossbay.db import Base
+
+
+class Payment(Base):
+    __tablename__ = "payments"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), index=True)
+    provider: Mapped[str] = mapped_column(String(16))
+    # What the provider knows the payment by (payment intent id, out_trade_no).
+    reference: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(24))  # created, pending, succeeded, failed, canceled, refunded
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    redirect_url: Mapped[str | None] = mapped_column(String(1024))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (UniqueConstraint("provider", "reference"),)
+
+
+class ProviderEvent(Base):
+    """A provider notification applied once: its (provider, event id) can be inserted only once."""
+
+    __tablename__ = "provider_events"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(16))
+    event_id: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(64))
+    payment_id: Mapped[str | None] = mapped_column(String(40))
+    received_at: Mapped[datetime]
+
+    __table_args__ = (UniqueConstraint("provider", "event_id"),)

@@ -1,0 +1,147 @@
+"""Payments as we record them, and provider notices applied exactly once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from crossbay.db import new_id
+from crossbay.ledger import service as ledger
+from crossbay.ledger.service import Line
+from crossbay.money import Money
+from crossbay.payments.errors import AmountMismatch, UnknownPayment
+from crossbay.payments.models import Payment, ProviderEvent
+
+CREATED, PENDING, SUCCEEDED, FAILED, CANCELED, REFUNDED = (
+    "created", "pending", "succeeded", "failed", "canceled", "refunded",
+)
+SUCCEEDED_OUTCOME, FAILED_OUTCOME, CANCELED_OUTCOME = "succeeded", "failed", "canceled"
+
+
+@dataclass(frozen=True)
+class PaymentNotice:
+    """A verified provider notification, reduced to what our books need."""
+
+    provider: str
+    event_id: str
+    kind: str
+    reference: str
+    amount: Money
+    outcome: str  # succeeded, failed, canceled
+
+
+@dataclass(frozen=True)
+class NoticeResult:
+    payment: Payment
+    duplicate: bool
+    newly_succeeded: bool
+
+
+def create_payment(session: Session, *, order_id: str, provider: str, amount: Money, now: datetime) -> Payment:
+    payment = Payment(
+        id=new_id("pay"), order_id=order_id, provider=provider, status=CREATED, amount=amount.amount,
+        currency=amount.currency, created_at=now, updated_at=now,
+    )
+    session.add(payment)
+    return payment
+
+
+def attach_provider_session(
+    session: Session, *, payment_id: str, reference: str, redirect_url: str | None, now: datetime
+) -> Payment:
+    """The provider accepted the payment: remember its reference and where to send the payer."""
+    payment = session.get(Payment, payment_id, with_for_update=True)
+    assert payment is not None
+    if payment.status == CREATED:
+        payment.status = PENDING
+    payment.reference = reference
+    payment.redirect_url = redirect_url
+    payment.updated_at = now
+    return payment
+
+
+def latest_payments(session: Session, order_ids: Iterable[str]) -> dict[str, Payment]:
+    """Each order's most recent payment, in one query."""
+    ids = list(order_ids)
+    found: dict[str, Payment] = {}
+    if ids:
+        for payment in session.scalars(
+            select(Payment).where(Payment.order_id.in_(ids)).order_by(Payment.created_at, Payment.id)
+        ):
+            found[payment.order_id] = payment
+    return found
+
+
+def get_payment(session: Session, payment_id: str) -> Payment | None:
+    return session.get(Payment, payment_id)
+
+
+def record_notice(session: Session, notice: PaymentNotice, *, now: datetime) -> NoticeResult:
+    """Check the notice against our payment, then apply it at most once.
+
+    Nothing is written unless the payment exists and the amount and currency
+    match exactly: a forged or mistaken notice leaves no trace but a log line.
+    """
+    payment = session.scalar(
+        select(Payment)
+        .where(Payment.provider == notice.provider, Payment.reference == notice.reference)
+        .with_for_update()
+    )
+    if payment is None:
+        raise UnknownPayment()
+    if notice.amount != Money(payment.amount, payment.currency):
+        raise AmountMismatch()
+    try:
+        with session.begin_nested():
+            session.add(
+                ProviderEvent(id=new_id("pev"), provider=notice.provider, event_id=notice.event_id,
+                              kind=notice.kind, payment_id=payment.id, received_at=now)
+            )
+    except IntegrityError:
+        return NoticeResult(payment, duplicate=True, newly_succeeded=False)
+
+    if notice.outcome == SUCCEEDED_OUTCOME and payment.status in (CREATED, PENDING, FAILED):
+        payment.status = SUCCEEDED
+        payment.updated_at = now
+        amount = Money(payment.amount, payment.currency)
+        ledger.post(
+            session, kind="payment.captured", reference=payment.id, now=now,
+            lines=[Line(f"clearing:{payment.provider}", amount), Line("unearned:orders", -amount)],
+        )
+        return NoticeResult(payment, duplicate=False, newly_succeeded=True)
+    if notice.outcome == FAILED_OUTCOME and payment.status in (CREATED, PENDING):
+        # The payer may try again from the same cashier; the order stays payable.
+        payment.status = FAILED
+        payment.updated_at = now
+    elif notice.outcome == CANCELED_OUTCOME and payment.status in (CREATED, PENDING, FAILED):
+        payment.status = CANCELED
+        payment.updated_at = now
+    return NoticeResult(payment, duplicate=False, newly_succeeded=False)
+
+
+def record_refund(session: Session, *, payment_id: str, now: datetime) -> Payment:
+    """The provider has refunded a captured payment: reverse the capture, once."""
+    payment = session.get(Payment, payment_id, with_for_update=True)
+    assert payment is not None
+    if payment.status == SUCCEEDED:
+        amount = Money(payment.amount, payment.currency)
+        ledger.post(
+            session, kind="payment.refunded", reference=payment.id, now=now,
+            lines=[Line("unearned:orders", amount), Line(f"clearing:{payment.provider}", -amount)],
+        )
+        payment.status = REFUNDED
+        payment.updated_at = now
+    return payment
+
+
+def recognize_revenue(session: Session, *, order_id: str, amount: Money, now: datetime) -> None:
+    """Delivered: what was owed to the customer becomes ours."""
+    ledger.post(
+        session, kind="order.fulfilled", reference=order_id, now=now,
+        lines=[Line("unearned:orders", amount), Line("revenue:sales", -amount)],
+    )

@@ -1,0 +1,78 @@
+"""What a process needs to run use cases: settings, clock, database, partner adapters.
+
+Built once per process (API or worker) and handed to routes and job handlers.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import httpx
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from crossbay.clock import Clock, SystemClock
+from crossbay.db import make_engine, make_session_factory
+from crossbay.esim.es2plus import Es2PlusClient
+from crossbay.notify.sms import SmsGateway
+from crossbay.payments.card import CardClient
+from crossbay.pii import PiiCipher
+from crossbay.settings import Settings
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    clock: Clock = field(default_factory=SystemClock)
+
+    @cached_property
+    def sessions(self) -> sessionmaker[Session]:
+        return make_session_factory(self.engine)
+
+    @cached_property
+    def http(self) -> httpx.Client:
+        """One pooled client for every partner call; partners' timeouts are set per adapter."""
+        return httpx.Client(timeout=10.0, headers={"User-Agent": "crossbay/0.1"})
+
+    @cached_property
+    def pii(self) -> PiiCipher:
+        s = self.settings
+        keys = {key_id: _b64(value) for key_id, value in s.pii_previous_keys.items()}
+        keys[s.pii_key_id] = s.secret_bytes("pii_key")
+        return PiiCipher(keys, s.pii_key_id, s.secret_bytes("pii_lookup_key"))
+
+    @cached_property
+    def card(self) -> CardClient:
+        s = self.settings
+        return CardClient(s.partner_url("card_api"), s.secret("card_secret_key"), http=self.http)
+
+    @cached_property
+    def es2plus(self) -> Es2PlusClient:
+        s = self.settings
+        return Es2PlusClient(
+            s.partner_url("smdp"), requester_id=s.smdp_requester_id, admin_protocol=s.smdp_admin_protocol,
+            http=self.http, timeout=s.smdp_timeout_seconds,
+        )
+
+    @cached_property
+    def sms(self) -> SmsGateway:
+        s = self.settings
+        return SmsGateway(
+            s.partner_url("sms_gateway"), s.sms_account_sid, s.secret("sms_auth_token"), s.sms_sender, http=self.http
+        )
+
+    def close(self) -> None:
+        if "http" in self.__dict__:
+            self.http.close()
+        self.engine.dispose()
+
+
+def _b64(value: str) -> bytes:
+    return base64.b64decode(value)
+
+
+def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
+    return Runtime(settings=settings, engine=make_engine(settings.database_url), clock=clock or SystemClock())
