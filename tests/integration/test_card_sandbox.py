@@ -6,6 +6,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -144,10 +145,12 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
         runtime.close()
 
 
-def _create(harness: Harness, amount: int = 8800, *, key: str | None = None) -> CardIntent:
+def _create(
+    harness: Harness, amount: int = 8800, *, key: str | None = None, reference: str | None = None
+) -> CardIntent:
     return harness.client.create_intent(
         amount=Money(amount, "HKD"),
-        reference="ord_" + uuid.uuid4().hex[:8],
+        reference=reference or "ord_" + uuid.uuid4().hex[:8],
         description="crossbay order",
         return_url=RETURN_URL,
         idempotency_key=key or uuid.uuid4().hex,
@@ -204,14 +207,39 @@ class TestCreateIntent:
         )
         raw = harness.http.post(
             f"{harness.base_url}/sandbox/card/v1/payment_intents",
-            data={**params, "metadata[reference]": first.metadata["reference"], "confirm": "true",
-                  "return_url": RETURN_URL, "payment_method_types[]": "card"},
+            data={
+                **params,
+                "metadata[reference]": first.metadata["reference"],
+                "confirm": "true",
+                "return_url": RETURN_URL,
+                "payment_method_types[]": "card",
+            },
             headers={"Authorization": f"Bearer {SECRET_KEY}", "Idempotency-Key": key},
         )
 
         assert again.id == first.id
         assert raw.json()["id"] == first.id
         assert raw.headers["Idempotent-Replayed"] == "true"
+
+    def test_concurrent_requests_with_one_key_create_one_intent(self, harness: Harness) -> None:
+        key = uuid.uuid4().hex
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            intents = list(
+                pool.map(lambda _: _create(harness, 4200, key=key, reference="ord_same"), range(6))
+            )
+
+        assert len({intent.id for intent in intents}) == 1
+
+    def test_refused_params_do_not_use_up_the_key(self, harness: Harness) -> None:
+        key = uuid.uuid4().hex
+        refused = harness.http.post(
+            f"{harness.base_url}/sandbox/card/v1/payment_intents",
+            data={"amount": "abc", "currency": "hkd"},
+            headers={"Authorization": f"Bearer {SECRET_KEY}", "Idempotency-Key": key},
+        )
+
+        assert refused.status_code == 400
+        assert _create(harness, key=key).status == "requires_action"
 
     def test_same_key_with_other_params_is_refused(self, harness: Harness) -> None:
         key = uuid.uuid4().hex
@@ -321,7 +349,7 @@ class TestApproveAndDecline:
             "redirect_status": ["succeeded"],
         }
         assert harness.receiver.for_intent(intent.id), "the first delivery happens before the answer"
-        deliveries = _wait_for(lambda: len(harness.receiver.for_intent(intent.id)) >= 1 + REPEATS or None)
+        _wait_for(lambda: len(harness.receiver.for_intent(intent.id)) >= 1 + REPEATS)
         deliveries = harness.receiver.for_intent(intent.id)
         assert len(deliveries) == 1 + REPEATS
         assert len({d.event.id for d in deliveries}) == 1
@@ -386,6 +414,7 @@ class TestApproveAndDecline:
         assert _approve(harness, intent).status_code == 303
 
         _wait_for(lambda: len(harness.receiver.for_intent(intent.id)) >= 1 + REPEATS)
+        assert harness.receiver.fail_next == 0, "the first delivery was answered 503"
         assert {d.event.type for d in harness.receiver.for_intent(intent.id)} == {"payment_intent.succeeded"}
 
     def test_no_delivery_was_refused_by_our_verifier(self, harness: Harness) -> None:
@@ -402,9 +431,15 @@ class TestCancelAndRefund:
         )
 
         assert refund.id.startswith("re_")
-        assert (refund.status, refund.amount, refund.intent_id) == ("succeeded", Money(3000, "HKD"), intent.id)
+        assert (refund.status, refund.amount, refund.intent_id) == (
+            "succeeded",
+            Money(3000, "HKD"),
+            intent.id,
+        )
         charges = _wait_for(
-            lambda: [d.event for d in harness.receiver.for_intent(intent.id) if d.event.type == "charge.refunded"]
+            lambda: [
+                d.event for d in harness.receiver.for_intent(intent.id) if d.event.type == "charge.refunded"
+            ]
         )
         assert charges[0].object["amount_refunded"] == 3000
         assert charges[0].object["refunded"] is False
@@ -419,14 +454,18 @@ class TestCancelAndRefund:
 
         assert again.id == first.id
         with pytest.raises(CardProviderError) as caught:
-            harness.client.refund(intent_id=intent.id, amount=Money(1, "HKD"), idempotency_key=uuid.uuid4().hex)
+            harness.client.refund(
+                intent_id=intent.id, amount=Money(1, "HKD"), idempotency_key=uuid.uuid4().hex
+            )
         assert caught.value.provider_code == "charge_already_refunded"
 
     def test_refund_of_an_unpaid_intent_is_refused(self, harness: Harness) -> None:
         intent = _create(harness)
 
         with pytest.raises(CardProviderError) as caught:
-            harness.client.refund(intent_id=intent.id, amount=Money(1, "HKD"), idempotency_key=uuid.uuid4().hex)
+            harness.client.refund(
+                intent_id=intent.id, amount=Money(1, "HKD"), idempotency_key=uuid.uuid4().hex
+            )
 
         assert caught.value.provider_code == "payment_intent_unexpected_state"
 

@@ -8,6 +8,7 @@ import logging
 import secrets
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,11 @@ def _key(size: int = 32) -> str:
 @pytest.fixture
 def app(tmp_path: Path) -> Iterator[FastAPI]:
     engine = make_engine(f"sqlite:///{tmp_path / 'smdp.db'}")
-    tables = [m.__table__ for m in (SandboxSmdpProfile, SandboxSmdpCall, SandboxSmdpSettings)]
+    # Only the sandbox SM-DP+ tables: other contexts' models need not be imported here.
+    tables = [
+        Base.metadata.tables[m.__tablename__]
+        for m in (SandboxSmdpProfile, SandboxSmdpCall, SandboxSmdpSettings)
+    ]
     Base.metadata.create_all(engine, tables=tables)
     settings = Settings(
         sandbox=True,
@@ -424,3 +429,18 @@ class TestAnswerParsing:
         client = Es2PlusClient(BASE, requester_id="x", admin_protocol=PROTOCOL, http=_canned(answer))
         with pytest.raises(Es2PlusError):
             client.download_order(call_id="fci-5")
+
+
+class TestConcurrency:
+    def test_parallel_repeats_of_one_call_id_allocate_once(
+        self, smdp: Es2PlusClient, http: TestClient
+    ) -> None:
+        fci = call_id()
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            iccids = set(pool.map(lambda _: smdp.download_order(call_id=fci), range(8)))
+        assert len(iccids) == 1 and stats(http) == {"allocated": 1, "calls": 1}
+
+    def test_parallel_orders_get_distinct_iccids(self, smdp: Es2PlusClient, http: TestClient) -> None:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            iccids = set(pool.map(lambda _: smdp.download_order(call_id=call_id()), range(16)))
+        assert len(iccids) == 16 and stats(http)["allocated"] == 16

@@ -128,7 +128,9 @@ class TestSend:
 
 class TestRefusals:
     def test_wrong_token_is_refused_and_not_retryable(self, harness: Harness) -> None:
-        gateway = SmsGateway(f"{harness.base_url}/sandbox/sms", ACCOUNT_SID, "wrong", "crossbay", http=harness.http)
+        gateway = SmsGateway(
+            f"{harness.base_url}/sandbox/sms", ACCOUNT_SID, "wrong", "crossbay", http=harness.http
+        )
 
         with pytest.raises(SmsGatewayError) as caught:
             gateway.send(to="+85291230003", body="never stored")
@@ -138,7 +140,9 @@ class TestRefusals:
         assert _listed(harness, "+85291230003") == []
 
     def test_wrong_account_is_refused(self, harness: Harness) -> None:
-        gateway = SmsGateway(f"{harness.base_url}/sandbox/sms", "AC_other", AUTH_TOKEN, "crossbay", http=harness.http)
+        gateway = SmsGateway(
+            f"{harness.base_url}/sandbox/sms", "AC_other", AUTH_TOKEN, "crossbay", http=harness.http
+        )
 
         with pytest.raises(SmsGatewayError):
             gateway.send(to="+85291230004", body="never stored")

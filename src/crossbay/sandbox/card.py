@@ -355,7 +355,7 @@ def _run_once(
                 return _error(400, message, kind="idempotency_error")
             replayed = {"Idempotent-Replayed": "true", "Idempotency-Key": stored.idempotency_key}
             return Response(
-                stored.body, status_code=stored.status_code, media_type="application/json", headers=headers
+                stored.body, status_code=stored.status_code, media_type="application/json", headers=replayed
             )
         outcome = operation(session)
         text = json.dumps(outcome.body)

@@ -53,7 +53,10 @@ class TestRoundTrip:
         event = verify_webhook(BODY, header, SECRET, now=NOW)
 
         assert event == CardEvent(
-            id="evt_123", type="payment_intent.succeeded", created=TS, object=json.loads(BODY)["data"]["object"]
+            id="evt_123",
+            type="payment_intent.succeeded",
+            created=TS,
+            object=json.loads(BODY)["data"]["object"],
         )
         intent = intent_from_object(event.object)
         assert (intent.id, intent.status, intent.amount.amount, intent.amount.currency) == (
