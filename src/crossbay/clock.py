@@ -56,3 +56,16 @@ def hk_end_of_day(day: date) -> datetime:
 
 def add_days(day: date, days: int) -> date:
     return day + timedelta(days=days)
+
+
+class ShiftedClock:
+    """Real time plus an offset that tests can move forward: a running server keeps ticking."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, delta: timedelta) -> None:
+        self.offset += delta

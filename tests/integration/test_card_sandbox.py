@@ -18,7 +18,9 @@ import pytest
 import stripe
 import uvicorn
 from fastapi import FastAPI, Request, Response
+from fastapi.testclient import TestClient
 
+from crossbay.api.problems import install_problem_handlers
 from crossbay.db import Base, make_engine
 from crossbay.errors import CrossbayError
 from crossbay.money import Money
@@ -139,6 +141,8 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
     try:
         yield Harness(base_url, CardClient(f"{base_url}/sandbox/card", SECRET_KEY, http=http), http, receiver)
     finally:
+        # Let the sandbox finish its repeat deliveries while someone is still listening.
+        _wait_for(lambda: not any(t.name == "sandbox-card-webhook" for t in threading.enumerate()))
         server.should_exit = True
         thread.join(timeout=15)
         http.close()
@@ -481,3 +485,17 @@ class TestCancelAndRefund:
         assert _approve(harness, intent).status_code == 409
         with pytest.raises(CardProviderError):
             harness.client.cancel_intent(intent.id)
+
+
+def test_sandbox_paths_are_not_found_when_sandbox_mode_is_off(tmp_path: Path) -> None:
+    app = FastAPI()
+    install_problem_handlers(app)
+    app.include_router(card_router)
+    app.state.runtime = Runtime(
+        settings=Settings(sandbox=False), engine=make_engine(f"sqlite:///{tmp_path}/x.db")
+    )
+
+    with TestClient(app) as client:
+        assert client.get("/sandbox/pay/card/pi_1").status_code == 404
+        assert client.post("/sandbox/card/v1/payment_intents", data={"amount": "1"}).status_code == 404
+    app.state.runtime.close()

@@ -13,7 +13,9 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 
+from crossbay.api.problems import install_problem_handlers
 from crossbay.clock import FrozenClock
 from crossbay.db import Base, make_engine
 from crossbay.notify.errors import SmsGatewayError
@@ -170,3 +172,16 @@ class TestRefusals:
             gateway.send(to="+85291230006", body="x")
 
         assert caught.value.retryable is True
+
+
+def test_sandbox_paths_are_not_found_when_sandbox_mode_is_off(tmp_path: Path) -> None:
+    app = FastAPI()
+    install_problem_handlers(app)
+    app.include_router(sms_router)
+    app.state.runtime = Runtime(
+        settings=Settings(sandbox=False), engine=make_engine(f"sqlite:///{tmp_path}/x.db")
+    )
+
+    with TestClient(app) as client:
+        assert client.get("/sandbox/sms/messages").status_code == 404
+    app.state.runtime.close()

@@ -12,6 +12,8 @@ from typing import Any
 
 import httpx
 
+from tests.support import sensitive
+
 _phones = itertools.count(int(time.time() * 1000) % 10_000_000)
 
 
@@ -79,11 +81,13 @@ def sign_in(clients: list[httpx.Client], phone: str | None = None) -> Customer:
         "phone": customer.phone, "challenge_id": challenge.json()["challenge_id"], "code": code.group(1)})
     assert token.status_code == 200, token.text
     customer.token = token.json()["access_token"]
+    sensitive.register(code.group(1), customer.token, token.json()["refresh_token"])
     return customer
 
 
 def register_identity(customer: Customer, digits: str | None = None) -> dict[str, Any]:
     number = hkid_with_check("A", digits or f"{uuid.uuid4().int % 1_000_000:06d}")
+    sensitive.register(number, number.replace("(", "").replace(")", ""), "陳大文")
     response = customer.client().put("/api/v1/me/identity", headers=customer.auth(), json={
         "full_name": "陳大文", "document_type": "hkid", "document_number": number, "date_of_birth": "1990-05-17"})
     assert response.status_code == 200, response.text
