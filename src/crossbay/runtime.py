@@ -75,4 +75,7 @@ def _b64(value: str) -> bytes:
 
 
 def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
+    # Every table must be known before the first flush: foreign keys name tables of other contexts.
+    import crossbay.models  # noqa: F401
+
     return Runtime(settings=settings, engine=make_engine(settings.database_url), clock=clock or SystemClock())

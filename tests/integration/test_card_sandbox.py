@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +19,6 @@ import pytest
 import stripe
 import uvicorn
 from fastapi import FastAPI, Request, Response
-from fastapi.testclient import TestClient
 
 from crossbay.api.problems import install_problem_handlers
 from crossbay.db import Base, make_engine
@@ -108,6 +108,20 @@ def _wait_for(check: Callable[[], T], *, timeout: float = 10.0) -> T:
         time.sleep(0.01)
 
 
+@contextmanager
+def _serving(app: FastAPI) -> Iterator[str]:
+    """Serve ``app`` with uvicorn on a free port for real HTTP; yields its base URL."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, name="sandbox-test-server", daemon=True)
+    thread.start()
+    try:
+        _wait_for(lambda: server.started, timeout=15)
+        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
 @pytest.fixture(scope="module")
 def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
     db_path: Path = tmp_path_factory.mktemp("card") / "sandbox.db"
@@ -118,35 +132,27 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
     app = _build_app(receiver)
     runtime = Runtime(settings=Settings(sandbox=True), engine=engine)
     app.state.runtime = runtime
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="card-sandbox-server", daemon=True)
-    thread.start()
-    _wait_for(lambda: server.started, timeout=15)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    base_url = f"http://127.0.0.1:{port}"
-    # The port is known only once listening; nothing has called the sandbox before this.
-    runtime.settings = Settings(
-        sandbox=True,
-        base_url=base_url,
-        session_key="c2Vzc2lvbi1rZXktZm9yLXRlc3RzLW9ubHktMzJieXQ=",
-        pii_key="MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE=",
-        pii_lookup_key="YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXoxMjM0NTY=",
-        card_secret_key=SECRET_KEY,
-        card_webhook_secret=WEBHOOK_SECRET,
-        sms_auth_token="sms-token",
-        sandbox_webhook_repeats=REPEATS,
-        sandbox_webhook_repeat_delay_seconds=0.05,
-    )
-    http = httpx.Client(timeout=10.0)
-    try:
-        yield Harness(base_url, CardClient(f"{base_url}/sandbox/card", SECRET_KEY, http=http), http, receiver)
-    finally:
-        # Let the sandbox finish its repeat deliveries while someone is still listening.
-        _wait_for(lambda: not any(t.name == "sandbox-card-webhook" for t in threading.enumerate()))
-        server.should_exit = True
-        thread.join(timeout=15)
-        http.close()
-        runtime.close()
+    with _serving(app) as base_url, httpx.Client(timeout=10.0) as http:
+        # The port is known only once listening; nothing has called the sandbox before this.
+        runtime.settings = Settings(
+            sandbox=True,
+            base_url=base_url,
+            session_key="c2Vzc2lvbi1rZXktZm9yLXRlc3RzLW9ubHktMzJieXQ=",
+            pii_key="MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE=",
+            pii_lookup_key="YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXoxMjM0NTY=",
+            card_secret_key=SECRET_KEY,
+            card_webhook_secret=WEBHOOK_SECRET,
+            sms_auth_token="sms-token",
+            sandbox_webhook_repeats=REPEATS,
+            sandbox_webhook_repeat_delay_seconds=0.05,
+        )
+        client = CardClient(f"{base_url}/sandbox/card", SECRET_KEY, http=http)
+        try:
+            yield Harness(base_url, client, http, receiver)
+        finally:
+            # Let the sandbox finish its repeat deliveries while someone is still listening.
+            _wait_for(lambda: not any(t.name == "sandbox-card-webhook" for t in threading.enumerate()))
+    runtime.close()
 
 
 def _create(
@@ -495,7 +501,7 @@ def test_sandbox_paths_are_not_found_when_sandbox_mode_is_off(tmp_path: Path) ->
         settings=Settings(sandbox=False), engine=make_engine(f"sqlite:///{tmp_path}/x.db")
     )
 
-    with TestClient(app) as client:
+    with _serving(app) as base_url, httpx.Client(base_url=base_url) as client:
         assert client.get("/sandbox/pay/card/pi_1").status_code == 404
         assert client.post("/sandbox/card/v1/payment_intents", data={"amount": "1"}).status_code == 404
     app.state.runtime.close()

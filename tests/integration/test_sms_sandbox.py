@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,7 +14,6 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
-from fastapi.testclient import TestClient
 
 from crossbay.api.problems import install_problem_handlers
 from crossbay.clock import FrozenClock
@@ -38,6 +38,23 @@ class Harness:
     clock: FrozenClock
 
 
+@contextmanager
+def _serving(app: FastAPI) -> Iterator[str]:
+    """Serve ``app`` with uvicorn on a free port for real HTTP; yields its base URL."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, name="sandbox-test-server", daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 15
+        while not server.started:
+            assert time.monotonic() < deadline, "sandbox server did not start"
+            time.sleep(0.01)
+        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
 @pytest.fixture(scope="module")
 def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
     db_path: Path = tmp_path_factory.mktemp("sms") / "sandbox.db"
@@ -58,25 +75,11 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
     )
     runtime = Runtime(settings=settings, engine=engine, clock=clock)
     app.state.runtime = runtime
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="sms-sandbox-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert time.monotonic() < deadline, "sandbox server did not start"
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    base_url = f"http://127.0.0.1:{port}"
-    runtime.settings = settings.model_copy(update={"base_url": base_url})
-    http = httpx.Client(timeout=10.0)
-    gateway = SmsGateway(f"{base_url}/sandbox/sms", ACCOUNT_SID, AUTH_TOKEN, "crossbay", http=http)
-    try:
+    with _serving(app) as base_url, httpx.Client(timeout=10.0) as http:
+        runtime.settings = settings.model_copy(update={"base_url": base_url})
+        gateway = SmsGateway(f"{base_url}/sandbox/sms", ACCOUNT_SID, AUTH_TOKEN, "crossbay", http=http)
         yield Harness(base_url, gateway, http, clock)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        http.close()
-        runtime.close()
+    runtime.close()
 
 
 def _listed(harness: Harness, phone: str) -> list[dict[str, str]]:
@@ -182,6 +185,6 @@ def test_sandbox_paths_are_not_found_when_sandbox_mode_is_off(tmp_path: Path) ->
         settings=Settings(sandbox=False), engine=make_engine(f"sqlite:///{tmp_path}/x.db")
     )
 
-    with TestClient(app) as client:
+    with _serving(app) as base_url, httpx.Client(base_url=base_url) as client:
         assert client.get("/sandbox/sms/messages").status_code == 404
     app.state.runtime.close()

@@ -107,6 +107,7 @@ class Page:
         return f"{self.request.url.path}?{urlencode([*query, ('lang', language)])}"
 
     def render(self, template: str, *, status: int = 200, **context: Any) -> HTMLResponse:
+        context.setdefault("refresh", None)  # seconds for <meta http-equiv="refresh">; most pages have none
         html = ENV.get_template(template).render(
             page=self, _=self._, lang=self.language, languages=LANGUAGES, language_names=LANGUAGE_NAMES,
             short_language_names=_SHORT_LANGUAGE_NAMES, **context,

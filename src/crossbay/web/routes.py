@@ -1,4 +1,4 @@
-"""Customer pages (server-rendered)."""
+"""Customer pages (server-rendered, work without JavaScript), assembled from one module per area."""
 
 from __future__ import annotations
 
@@ -6,5 +6,10 @@ from pathlib import Path
 
 from fastapi import APIRouter
 
+from crossbay.web import account, checkout, esims, shop, signin
+
 STATIC_DIR = Path(__file__).parent / "static"
 router = APIRouter(include_in_schema=False)
+
+for _pages in (shop.router, signin.router, account.router, checkout.router, esims.router):
+    router.include_router(_pages)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 12:28:15.084544
+Create Date: 2026-11-26 12:37:46.996090
 """
 from alembic import op
 import sqlalchemy as sa

@@ -1,0 +1,39 @@
+"""An eSIM's page: how to install it (QR, activation code, one-tap links) and what quota it holds."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+
+from crossbay.api.deps import SessionDep
+from crossbay.db import transaction
+from crossbay.esim import service as esims
+from crossbay.esim.activation import parse_activation_code, qr_svg
+from crossbay.esim.routes import esim_reads, owned_activation_code
+from crossbay.web.pages import CustomerDep, PageDep, PageRoute
+from crossbay.web.views import esim_view
+
+router = APIRouter(route_class=PageRoute)
+
+# While the SM-DP+ prepares the profile there is nothing to install yet; look again shortly.
+PREPARING_REFRESH_SECONDS = 2
+_NO_STORE = {"Cache-Control": "private, no-store"}  # the code installs the profile: never cache it
+
+
+@router.get("/esims/{esim_id}")
+def esim_page(esim_id: str, page: PageDep, customer: CustomerDep, session: SessionDep) -> Response:
+    with transaction(session):
+        esim = esims.get_owned_esim(session, customer_id=customer.id, esim_id=esim_id)
+        read = esim_reads(session, [esim], page.language)[0]
+    smdp_address, matching_id = parse_activation_code(read.activation_code) if read.activation_code else (None, None)
+    return page.render(
+        "esim.html", esim=esim_view(read, can_top_up=read.status in esims.TOPUP_ALLOWED),
+        smdp_address=smdp_address, matching_id=matching_id,
+        refresh=PREPARING_REFRESH_SECONDS if read.activation_code is None else None,
+    )
+
+
+@router.get("/esims/{esim_id}/qr.svg")
+def esim_qr(esim_id: str, customer: CustomerDep, session: SessionDep) -> Response:
+    code = owned_activation_code(session, customer_id=customer.id, esim_id=esim_id)
+    return Response(qr_svg(code), media_type="image/svg+xml", headers=_NO_STORE)

@@ -1,0 +1,227 @@
+"""The customer web app in a real browser: `crossbay demo` driven by Chromium through Playwright.
+
+Every screen is saved to var/screenshots/ so a person can look at what a customer sees.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+
+from tests.support.journey import hkid_with_check, new_phone, poll
+from tests.support.servers import REPO, demo_on_sqlite
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync",
+]
+SCREENSHOTS = REPO / "var" / "screenshots"
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 800}
+# Fulfilment runs in the demo's worker: SM-DP+ calls and quota, normally a second or two.
+FULFILMENT_TIMEOUT_MS = 60_000
+ACTIVATION_CODE = re.compile(r"^LPA:1\$[^$]+\$[^$]+$")
+
+
+@pytest.fixture(scope="module")
+def base_url() -> Iterator[str]:
+    with demo_on_sqlite() as (_deployment, process):
+        assert process.url is not None
+        yield process.url
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is not installed")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield launched
+        launched.close()
+
+
+def _context(browser: Browser, base_url: str, viewport: dict[str, int], *, locale: str,
+             javascript: bool = True) -> BrowserContext:
+    context = browser.new_context(base_url=base_url, viewport=viewport,  # type: ignore[arg-type]
+                                  locale=locale, java_script_enabled=javascript)
+    context.set_default_timeout(15_000)
+    return context
+
+
+def screenshot(page: Page, number: int, name: str) -> None:
+    """Save the whole page, after checking that nothing is wider than the screen."""
+    size = page.viewport_size
+    assert size is not None
+    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    assert overflow <= 0, f"{name}: the page is {overflow}px wider than the {size['width']}px screen"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{number:02d}-{name}-{size['width']}x{size['height']}.png"),
+                    full_page=True)
+
+
+def sms_code(base_url: str, phone: str) -> str:
+    """The code the sandbox SMS gateway would have delivered (the worker sends it a moment later)."""
+    def fetch() -> list[dict[str, str]]:
+        items: list[dict[str, str]] = httpx.get(f"{base_url}/sandbox/sms/messages", params={"phone": phone}).json()[
+            "items"]
+        return items
+
+    items = poll(fetch, bool, timeout=30)
+    found = re.search(r"\b(\d{6})\b", items[0]["body"])
+    assert found is not None, items[0]
+    return found.group(1)
+
+
+def sign_in(page: Page, base_url: str, phone: str, *, send: str, submit: str,
+            shots: tuple[int, int] | None = None) -> None:
+    if not page.url.endswith("/signin"):
+        page.goto("/signin")
+    page.get_by_label(re.compile("手機號碼|手机号码|Mobile number")).fill(phone)
+    if shots:
+        screenshot(page, shots[0], "signin")
+    page.get_by_role("button", name=send).click()
+    expect(page).to_have_url(re.compile(r"/signin/code$"))
+    # The phone travels in a signed cookie, never in the address bar.
+    assert phone[1:] not in page.url and phone[-8:] not in page.url
+    page.get_by_label(re.compile("驗證碼|验证码|Verification code")).fill(sms_code(base_url, phone))
+    if shots:
+        screenshot(page, shots[1], "signin-code")
+    page.get_by_role("button", name=submit, exact=True).click()
+
+
+def register_identity(page: Page, *, bad_first: bool = False) -> None:
+    number = hkid_with_check("A", f"{int(new_phone()[-6:]):06d}")
+    page.get_by_label(re.compile("姓名|Full name")).fill("陳大文")
+    page.get_by_label(re.compile("證件類別|证件类型|Document type")).select_option("hkid")
+    page.get_by_label(re.compile("出生日期|Date of birth")).fill("1990-05-17")
+    if bad_first:
+        wrong_check = number[:-2] + ("1" if number[-2] != "1" else "2") + ")"
+        page.get_by_label(re.compile("證件號碼|Document number")).fill(wrong_check)
+        page.get_by_role("button", name=re.compile("儲存並繼續|Save and continue")).click()
+        expect(page.locator("#document_number-error")).to_contain_text("檢查碼")
+        screenshot(page, 5, "identity-error")
+    page.get_by_label(re.compile("證件號碼|Document number")).fill(number)
+    page.get_by_role("button", name=re.compile("儲存並繼續|Save and continue")).click()
+
+
+def test_new_customer_buys_and_installs_an_esim_on_a_phone(browser: Browser, base_url: str) -> None:
+    context = _context(browser, base_url, PHONE, locale="zh-HK")
+    page = context.new_page()
+    phone = new_phone()
+
+    page.goto("/")
+    expect(page.locator("html")).to_have_attribute("lang", "zh-Hant")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("香港")
+    expect(page.locator(".package .price").first).to_contain_text("HK$")
+    screenshot(page, 1, "landing")
+
+    page.get_by_role("link", name="登入或建立帳戶").click()
+    expect(page).to_have_url(re.compile(r"/signin$"))
+    sign_in(page, base_url, phone, send="發送驗證碼", submit="登入", shots=(2, 3))
+
+    expect(page).to_have_url(re.compile(r"/identity$"))
+    screenshot(page, 4, "identity")
+    register_identity(page, bad_first=True)
+
+    expect(page).to_have_url(re.compile(r"/buy$"))
+    screenshot(page, 6, "buy")
+    page.get_by_role("link", name="選擇").first.click()
+
+    expect(page).to_have_url(re.compile(r"/checkout\?package="))
+    expect(page.locator(".lines .total")).to_contain_text("HK$")
+    screenshot(page, 7, "checkout")
+    page.get_by_role("button", name=re.compile("信用卡付款")).click()
+
+    expect(page).to_have_url(re.compile(r"/sandbox/pay/card/"))
+    screenshot(page, 8, "cashier")
+    page.get_by_role("button", name=re.compile("批准付款|Approve")).click()
+
+    expect(page).to_have_url(re.compile(r"/orders/ord_"))
+    install = page.get_by_role("link", name="安裝你的 eSIM")
+    expect(install).to_be_visible(timeout=FULFILMENT_TIMEOUT_MS)
+    expect(page.locator(".timeline li").last).to_contain_text("數據已加到你的 eSIM")
+    screenshot(page, 9, "order-fulfilled")
+    install.click()
+
+    expect(page).to_have_url(re.compile(r"/esims/esim_"))
+    page.wait_for_function(
+        "() => { const img = document.querySelector('figure.qr img');"
+        " return img !== null && img.complete && img.naturalWidth > 0; }"
+    )
+    assert ACTIVATION_CODE.match(page.locator("#activation-code").input_value())
+    expect(page.locator(".bundle")).to_have_count(1)
+    screenshot(page, 10, "esim")
+
+    page.get_by_role("link", name="返回我的帳戶").click()
+    expect(page).to_have_url(re.compile(r"/home$"))
+    expect(page.locator(".esim")).to_have_count(1)
+    expect(page.locator(".balance .amount")).to_contain_text("HK$")
+    screenshot(page, 11, "home")
+
+    page.get_by_role("link", name="增值").first.click()
+    expect(page).to_have_url(re.compile(r"/esims/esim_\w+/topup$"))
+    screenshot(page, 12, "topup")
+    page.get_by_role("link", name="澳門", exact=True).click()
+    expect(page).to_have_url(re.compile(r"/topup\?region=mo$"))
+    expect(page.locator(".package .chips").first).to_contain_text("澳門")
+    context.close()
+
+
+def test_landing_and_home_in_english_on_a_desktop(browser: Browser, base_url: str) -> None:
+    context = _context(browser, base_url, DESKTOP, locale="zh-HK")
+    page = context.new_page()
+
+    page.goto("/?lang=en")
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    expect(page.get_by_role("heading", level=1)).to_have_text("One eSIM for Hong Kong, Macau and mainland China")
+    screenshot(page, 1, "landing-en")
+
+    # The choice is remembered: the next page is English without ?lang=, despite a Chinese browser.
+    page.get_by_role("link", name="Sign in or create an account").click()
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    sign_in(page, base_url, new_phone(), send="Send code", submit="Sign in")
+    expect(page).to_have_url(re.compile(r"/identity$"))
+
+    page.goto("/home")
+    expect(page.get_by_role("heading", level=1)).to_have_text("My account")
+    expect(page.get_by_text("Complete real-name registration before buying a new eSIM.")).to_be_visible()
+    screenshot(page, 2, "home-en")
+
+    page.locator("a[hreflang=zh-Hans]").click()
+    expect(page.locator("html")).to_have_attribute("lang", "zh-Hans")
+    expect(page.get_by_role("heading", level=1)).to_have_text("我的账户")
+    screenshot(page, 3, "home-zh-Hans")
+    context.close()
+
+
+def test_the_journey_works_with_javascript_off(browser: Browser, base_url: str) -> None:
+    context = _context(browser, base_url, PHONE, locale="en-GB", javascript=False)
+    page = context.new_page()
+
+    page.goto("/signin")
+    sign_in(page, base_url, new_phone(), send="Send code", submit="Sign in")
+    expect(page).to_have_url(re.compile(r"/identity$"))
+    register_identity(page)
+    expect(page).to_have_url(re.compile(r"/buy$"))
+    page.get_by_role("link", name="Choose").first.click()
+    page.get_by_role("button", name=re.compile("Pay by card")).click()
+    page.get_by_role("button", name=re.compile("Approve")).click()
+
+    # Only <meta http-equiv="refresh"> can move this page on: there is no script to do it.
+    expect(page).to_have_url(re.compile(r"/orders/ord_"))
+    expect(page.get_by_role("link", name="Install your eSIM")).to_be_visible(timeout=FULFILMENT_TIMEOUT_MS)
+    expect(page.locator("meta[http-equiv=refresh]")).to_have_count(0)
+    screenshot(page, 1, "order-fulfilled-nojs")
+    page.get_by_role("link", name="Install your eSIM").click()
+    assert ACTIVATION_CODE.match(page.locator("#activation-code").input_value())
+    # Without scripts the copy button stays hidden and the field is there to select by hand.
+    expect(page.get_by_role("button", name="Copy")).to_be_hidden()
+    context.close()
