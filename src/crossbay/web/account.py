@@ -91,21 +91,23 @@ def save_identity(
 ) -> Response:
     values = {"full_name": full_name, "document_type": document_type, "document_number": document_number,
               "date_of_birth": date_of_birth}
+    # Read before the use case: a failed transaction rolls back and expires the loaded customer.
+    customer_id = customer.id
     next_path = safe_next(next)
     doc_type, born, problems = _parse_identity(document_type, date_of_birth)
     try:
         if problems or doc_type is None or born is None:
             raise ValidationFailed(errors=problems)
         with transaction(session):
-            holds_esims = esims.count_live_esims(session, customer_ids=[customer.id]) > 0
+            holds_esims = esims.count_live_esims(session, customer_ids=[customer_id]) > 0
             kyc.record_identity(
-                session, customer_id=customer.id, full_name=full_name, document_type=doc_type,
+                session, customer_id=customer_id, full_name=full_name, document_type=doc_type,
                 document_number=document_number, date_of_birth=born, holds_esims=holds_esims,
                 pii=page.runtime.pii, now=page.runtime.clock.now(),
             )
     except CrossbayError as failure:
         errors = {p.field: page._(p.message) for p in failure.errors}
-        return _identity_form(page, session, customer.id, values=values, errors=errors,
+        return _identity_form(page, session, customer_id, values=values, errors=errors,
                               error=None if errors else error_title(page, failure.code), notice=None,
                               next_path=next_path, status=failure.status)
     if next_path:
