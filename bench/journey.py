@@ -30,7 +30,7 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.support.journey import (  # noqa: E402
+from tests.support.journey import (
     Customer,
     buy,
     first_package,
@@ -38,7 +38,7 @@ from tests.support.journey import (  # noqa: E402
     sign_in,
     wait_fulfilled,
 )
-from tests.support.servers import Deployment, free_port, postgres_schema, postgres_url  # noqa: E402
+from tests.support.servers import Deployment, free_port, postgres_schema, postgres_url
 
 
 def run_journey(orders: int, concurrency: int) -> dict[str, float]:
@@ -52,8 +52,14 @@ def run_journey(orders: int, concurrency: int) -> dict[str, float]:
             for index, port in enumerate(ports):
                 deployment.start(f"bench-serve{index}", "serve", "--port", str(port), port=port, **base)
             deployment.start("bench-worker", "worker", **base)
-            clients = [httpx.Client(base_url=f"http://127.0.0.1:{p}", timeout=60,
-                                    limits=httpx.Limits(max_connections=concurrency * 2)) for p in ports]
+            clients = [
+                httpx.Client(
+                    base_url=f"http://127.0.0.1:{p}",
+                    timeout=60,
+                    limits=httpx.Limits(max_connections=concurrency * 2),
+                )
+                for p in ports
+            ]
             customers = [_customer_with_esim(clients) for _ in range(concurrency)]
             package_id = first_package(customers[0], "topup")["id"]
 
@@ -73,9 +79,13 @@ def run_journey(orders: int, concurrency: int) -> dict[str, float]:
             for client in clients:
                 client.close()
             latencies.sort()
-            return {"orders": orders, "seconds": elapsed, "orders_per_second": orders / elapsed,
-                    "p50_seconds": statistics.median(latencies),
-                    "p95_seconds": latencies[int(len(latencies) * 0.95) - 1]}
+            return {
+                "orders": orders,
+                "seconds": elapsed,
+                "orders_per_second": orders / elapsed,
+                "p50_seconds": statistics.median(latencies),
+                "p95_seconds": latencies[int(len(latencies) * 0.95) - 1],
+            }
         finally:
             deployment.stop()
 
@@ -96,13 +106,23 @@ def run_pgbench(seconds: int, clients: int) -> float:
     engine = sa.create_engine(postgres_url())
     with engine.begin() as connection:
         connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    env = {**os.environ, "PGOPTIONS": f"-csearch_path={schema}", "PGHOST": url.host or "127.0.0.1",
-           "PGPORT": str(url.port or 5432), "PGUSER": url.username or "postgres"}
+    env = {
+        **os.environ,
+        "PGOPTIONS": f"-csearch_path={schema}",
+        "PGHOST": url.host or "127.0.0.1",
+        "PGPORT": str(url.port or 5432),
+        "PGUSER": url.username or "postgres",
+    }
     database = url.database or "test"
     try:
         subprocess.run(["pgbench", "-i", "-q", "-s", "1", database], env=env, check=True, capture_output=True)
-        result = subprocess.run(["pgbench", "-c", str(clients), "-j", "2", "-T", str(seconds), "-n", database],
-                                env=env, check=True, capture_output=True, text=True)
+        result = subprocess.run(
+            ["pgbench", "-c", str(clients), "-j", "2", "-T", str(seconds), "-n", database],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         match = re.search(r"tps = ([\d.]+)", result.stdout)
         assert match, result.stdout
         return float(match.group(1))
@@ -123,11 +143,15 @@ def main() -> None:
     journey = run_journey(args.orders, args.concurrency)
     ratio = journey["orders_per_second"] / tps
     print(f"pgbench tpcb-like ({args.concurrency} clients, {args.pgbench_seconds}s): {tps:,.1f} tps")
-    print(f"crossbay journey ({journey['orders']:.0f} top-ups, {args.concurrency} concurrent customers, "
-          f"2 serve + 1 worker): {journey['orders_per_second']:.2f} paid-and-fulfilled orders/s "
-          f"in {journey['seconds']:.1f}s; order latency p50 {journey['p50_seconds']:.2f}s, "
-          f"p95 {journey['p95_seconds']:.2f}s")
-    print(f"ratio: {ratio:.5f} orders per pgbench transaction ({1 / ratio:,.0f} pgbench transactions per order)")
+    print(
+        f"crossbay journey ({journey['orders']:.0f} top-ups, {args.concurrency} concurrent customers, "
+        f"2 serve + 1 worker): {journey['orders_per_second']:.2f} paid-and-fulfilled orders/s "
+        f"in {journey['seconds']:.1f}s; order latency p50 {journey['p50_seconds']:.2f}s, "
+        f"p95 {journey['p95_seconds']:.2f}s"
+    )
+    print(
+        f"ratio: {ratio:.5f} orders per pgbench transaction ({1 / ratio:,.0f} pgbench transactions per order)"
+    )
 
 
 if __name__ == "__main__":

@@ -40,10 +40,19 @@ RUN_DIR_VAR = "CROSSBAY_TEST_RUN_DIR"
 def test_settings(database_url: str, **overrides: object) -> Settings:
     key = base64.b64encode(b"k" * 32).decode()
     values: dict[str, object] = dict(
-        database_url=database_url, sandbox=True, secure_cookies=False, session_key=key, pii_key=key,
-        pii_lookup_key=base64.b64encode(b"l" * 32).decode(), card_secret_key="sk_test_crossbay",
-        card_webhook_secret="whsec_test_secret", sms_auth_token="sms-token", sandbox_webhook_repeats=2,
-        sandbox_webhook_repeat_delay_seconds=0.05, job_backoff_seconds=0.01, job_backoff_max_seconds=0.05,
+        database_url=database_url,
+        sandbox=True,
+        secure_cookies=False,
+        session_key=key,
+        pii_key=key,
+        pii_lookup_key=base64.b64encode(b"l" * 32).decode(),
+        card_secret_key="sk_test_crossbay",
+        card_webhook_secret="whsec_test_secret",
+        sms_auth_token="sms-token",
+        sandbox_webhook_repeats=2,
+        sandbox_webhook_repeat_delay_seconds=0.05,
+        job_backoff_seconds=0.01,
+        job_backoff_max_seconds=0.05,
         worker_poll_seconds=0.05,
     )
     values.update(overrides)
@@ -51,6 +60,7 @@ def test_settings(database_url: str, **overrides: object) -> Settings:
 
 
 # --- the log check: no personal data or secret in any log line of the run ---------------------------
+
 
 def pytest_configure(config: pytest.Config) -> None:
     if not hasattr(config, "workerinput"):
@@ -73,6 +83,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 # --- databases -----------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="session", params=ENGINES)
 def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
@@ -105,11 +116,12 @@ def engine(database_url: str) -> Iterator[sa.Engine]:
 
 @pytest.fixture
 def session(engine: sa.Engine) -> Iterator[Session]:
-    """A session whose every transaction is a savepoint inside one outer transaction rolled back at the end."""
+    """A session whose transactions are savepoints inside one outer transaction, rolled back at the end."""
     with engine.connect() as connection:
         outer = connection.begin()
-        session = Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False,
-                          autobegin=False)
+        session = Session(
+            bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False, autobegin=False
+        )
         try:
             yield session
         finally:
@@ -139,6 +151,7 @@ def committed(engine: sa.Engine) -> Iterator[sa.Engine]:
 
 # --- a live server in this process, for HTTP tests ----------------------------------------------------
 
+
 class LiveServer:
     """The app served by uvicorn in a thread, with a worker thread beside it, as `crossbay demo` runs."""
 
@@ -159,8 +172,16 @@ def live_server(database_url: str, engine: sa.Engine) -> Iterator[LiveServer]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     runtime = Runtime(settings=test_settings(database_url, base_url=url), engine=engine, clock=ShiftedClock())
-    server = uvicorn.Server(uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_config=None,
-                                           access_log=False, lifespan="off"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(runtime),
+            host="127.0.0.1",
+            port=port,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+        )
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

@@ -1,4 +1,4 @@
-"""create_app: one FastAPI application for the API, pages, partner endpoints and (in sandbox mode) sandboxes."""
+"""create_app: one FastAPI app for the API, pages, partner endpoints and (in sandbox mode) sandboxes."""
 
 from __future__ import annotations
 
@@ -29,21 +29,33 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "same-origin",
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+    "script-src 'self'; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'self'",
 }
 
 
 def create_app(runtime: Runtime) -> FastAPI:
     app = FastAPI(
-        title="crossbay API", version="1",
+        title="crossbay API",
+        version="1",
         description="Cross-border eSIM data service: sign-in, real-name, catalog, orders, eSIMs.",
-        openapi_url="/api/v1/openapi.json", docs_url="/api/v1/docs", redoc_url=None,
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
     )
     app.state.runtime = runtime
     install_problem_handlers(app)
-    for router in (identity_router, kyc_router, catalog_router, esim_router, orders_router, webhooks_router,
-                   ops_router, web_router):
+    for router in (
+        identity_router,
+        kyc_router,
+        catalog_router,
+        esim_router,
+        orders_router,
+        webhooks_router,
+        ops_router,
+        web_router,
+    ):
         app.include_router(router)
     if runtime.settings.sandbox:
         # Imported only here: with sandbox mode off, no /sandbox path exists at all.
@@ -69,8 +81,16 @@ async def _observe(request: Request, call_next: Callable[[Request], Awaitable[Re
         template = getattr(route, "path", "unmatched")
         elapsed = time.perf_counter() - started
         REQUEST_SECONDS.labels(request.method, template, str(status)).observe(elapsed)
-        log.info("request", extra={"method": request.method, "route": template, "status": status,
-                                   "ms": round(elapsed * 1000, 1), "request_id": request.state.request_id})
+        log.info(
+            "request",
+            extra={
+                "method": request.method,
+                "route": template,
+                "status": status,
+                "ms": round(elapsed * 1000, 1),
+                "request_id": request.state.request_id,
+            },
+        )
     response.headers["X-Request-Id"] = request.state.request_id
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)

@@ -13,8 +13,11 @@ import uvicorn
 from crossbay.logs import configure_logging
 from crossbay.settings import Settings, SettingsError, load_settings
 
-app = typer.Typer(help="crossbay: cross-border eSIM data service.", no_args_is_help=True,
-                  pretty_exceptions_show_locals=False)
+app = typer.Typer(
+    help="crossbay: cross-border eSIM data service.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 log = logging.getLogger("crossbay.cli")
@@ -53,8 +56,14 @@ def _serve(settings: Settings, host: str, port: int, *, with_worker: bool) -> No
     if thread:
         thread.start()
     try:
-        uvicorn.run(create_app(runtime), host=host, port=port, access_log=False, log_config=None,
-                    timeout_graceful_shutdown=5)
+        uvicorn.run(
+            create_app(runtime),
+            host=host,
+            port=port,
+            access_log=False,
+            log_config=None,
+            timeout_graceful_shutdown=5,
+        )
     finally:
         if worker:
             worker.stop()

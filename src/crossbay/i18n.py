@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gettext as _gettext
-from functools import lru_cache
+from functools import cache
 from io import BytesIO
 from pathlib import Path
 
@@ -51,7 +51,7 @@ def negotiate_language(accept_language: str | None, explicit: str | None = None)
     return sorted(ranked)[0][2] if ranked else DEFAULT_LANGUAGE
 
 
-@lru_cache(maxsize=None)
+@cache
 def translations(language: str) -> _gettext.NullTranslations:
     po_path = _CATALOG_DIR / _CATALOG_NAME.get(language, "en") / "LC_MESSAGES" / "messages.po"
     if not po_path.exists():
@@ -71,4 +71,9 @@ def translate(language: str, message: str) -> str:
 
 def localized(values: dict[str, str], language: str) -> str:
     """Pick a language from a stored {language: text} mapping, falling back sensibly."""
-    return values.get(language) or values.get(DEFAULT_LANGUAGE) or values.get("en") or next(iter(values.values()), "")
+    return (
+        values.get(language)
+        or values.get(DEFAULT_LANGUAGE)
+        or values.get("en")
+        or next(iter(values.values()), "")
+    )

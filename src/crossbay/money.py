@@ -56,7 +56,7 @@ def minor_digits(currency: str) -> int:
 
 
 def money_from_decimal_string(text: str, currency: str) -> Money:
-    """Parse a provider's major-unit string ("88.00") exactly, refusing anything that is not whole minor units."""
+    """Parse a provider's major-unit string ("88.00") exactly; refuse fractions of a minor unit."""
     value = Decimal(text)
     scaled = value.scaleb(minor_digits(currency))
     if scaled != scaled.to_integral_value():

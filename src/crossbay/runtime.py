@@ -53,15 +53,22 @@ class Runtime:
     def es2plus(self) -> Es2PlusClient:
         s = self.settings
         return Es2PlusClient(
-            s.partner_url("smdp"), requester_id=s.smdp_requester_id, admin_protocol=s.smdp_admin_protocol,
-            http=self.http, timeout=s.smdp_timeout_seconds,
+            s.partner_url("smdp"),
+            requester_id=s.smdp_requester_id,
+            admin_protocol=s.smdp_admin_protocol,
+            http=self.http,
+            timeout=s.smdp_timeout_seconds,
         )
 
     @cached_property
     def sms(self) -> SmsGateway:
         s = self.settings
         return SmsGateway(
-            s.partner_url("sms_gateway"), s.sms_account_sid, s.secret("sms_auth_token"), s.sms_sender, http=self.http
+            s.partner_url("sms_gateway"),
+            s.sms_account_sid,
+            s.secret("sms_auth_token"),
+            s.sms_sender,
+            http=self.http,
         )
 
     def close(self) -> None:

@@ -12,10 +12,10 @@ from typing import Any
 
 import httpx
 import pytest
-
-from crossbay.esim.activation import iccid_is_valid
 from tests.support.journey import buy, first_package, register_identity, sign_in, wait_fulfilled
 from tests.support.servers import Deployment, demo_on_sqlite, free_port, postgres_schema
+
+from crossbay.esim.activation import iccid_is_valid
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 LPA = re.compile(r"^LPA:1\$[^$]+\$[^$]+$")
@@ -30,13 +30,18 @@ def journey(clients: list[httpx.Client]) -> None:
     order = buy(customer, package["id"])
     fulfilled = wait_fulfilled(customer, order["id"])
     assert [e["status"] for e in fulfilled["timeline"] if e["step"] is None] == [
-        "pending_payment", "paid", "fulfilling"]
+        "pending_payment",
+        "paid",
+        "fulfilling",
+    ]
     assert fulfilled["timeline"][-1]["status"] == "fulfilled"
 
     esim: dict[str, Any] = customer.get(f"/api/v1/esims/{fulfilled['esim_id']}").json()
     assert LPA.match(esim["activation_code"]), esim["activation_code"]
     assert iccid_is_valid(esim["iccid"])
-    assert esim["install_links"]["ios"].startswith("https://esimsetup.apple.com/esim_qrcode_provisioning?carddata=")
+    assert esim["install_links"]["ios"].startswith(
+        "https://esimsetup.apple.com/esim_qrcode_provisioning?carddata="
+    )
     qr = customer.get(esim["qr_url"])
     assert qr.status_code == 200 and qr.content.startswith(b"\x89PNG")
     [bundle] = esim["bundles"]

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from tests.support.journey import buy, first_package, poll, register_identity, sign_in, wait_fulfilled
 from tests.support.servers import Deployment, free_port, postgres_schema
 
@@ -34,9 +33,14 @@ def database(engine: str) -> Iterator[str]:
 def test_killed_worker_is_replaced_and_the_order_is_fulfilled_once(engine: str) -> None:
     with database(engine) as url:
         port = free_port()
-        deployment = Deployment(url, extra_env={"CROSSBAY_BASE_URL": f"http://127.0.0.1:{port}",
-                                                "CROSSBAY_JOB_LEASE_SECONDS": "3",
-                                                "CROSSBAY_JOB_BACKOFF_SECONDS": "0.2"})
+        deployment = Deployment(
+            url,
+            extra_env={
+                "CROSSBAY_BASE_URL": f"http://127.0.0.1:{port}",
+                "CROSSBAY_JOB_LEASE_SECONDS": "3",
+                "CROSSBAY_JOB_BACKOFF_SECONDS": "0.2",
+            },
+        )
         try:
             deployment.run("db", "upgrade")
             deployment.run("seed")
@@ -47,8 +51,11 @@ def test_killed_worker_is_replaced_and_the_order_is_fulfilled_once(engine: str) 
                 assert client.put("/sandbox/smdp/faults", json={"delay_seconds": 5}).status_code == 200
                 victim = deployment.start("worker-victim", "worker")
                 order = buy(customer, first_package(customer, "new_esim")["id"])
-                poll(lambda: customer.get(f"/api/v1/orders/{order['id']}").json()["status"],
-                     lambda status: status == "fulfilling", timeout=30)
+                poll(
+                    lambda: customer.get(f"/api/v1/orders/{order['id']}").json()["status"],
+                    lambda status: status == "fulfilling",
+                    timeout=30,
+                )
                 victim.kill()
                 assert client.put("/sandbox/smdp/faults", json={}).status_code == 200
                 deployment.start("worker-heir", "worker")

@@ -8,10 +8,10 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 from sqlalchemy import func, select
-
-from crossbay.orders.models import Order
 from tests.conftest import LiveServer, problem
 from tests.support.journey import Customer, buy, first_package, register_identity, sign_in, wait_fulfilled
+
+from crossbay.orders.models import Order
 
 
 @pytest.fixture
@@ -40,7 +40,8 @@ class TestPackages:
         everything = http.get("/api/v1/packages").json()["items"]
         assert len(everything) >= 12
         assert {"id", "code", "kind", "name", "price", "for", "regions", "networks", "validity_days"} <= set(
-            everything[0])
+            everything[0]
+        )
         voice = http.get("/api/v1/packages", params={"kind": "voice"}).json()["items"]
         assert voice and all(p["kind"] == "voice" for p in voice)
         new = http.get("/api/v1/packages", params={"for": "new_esim"}).json()["items"]
@@ -70,7 +71,9 @@ def seeded(server: LiveServer) -> None:
 class TestCreateOrder:
     def test_needs_idempotency_key(self, customer: Customer) -> None:
         package = first_package(customer, "new_esim")
-        response = customer.post("/api/v1/orders", json={"package_id": package["id"], "payment_method": "card"})
+        response = customer.post(
+            "/api/v1/orders", json={"package_id": package["id"], "payment_method": "card"}
+        )
         assert response.status_code == 400 and problem(response)["code"] == "idempotency_key_required"
 
     def test_replay_returns_the_first_response_and_a_changed_body_is_refused(
@@ -88,7 +91,9 @@ class TestCreateOrder:
         assert other.status_code == 409 and problem(other)["code"] == "idempotency_key_reused"
         assert order_count(server) == 1
 
-    def test_ten_concurrent_creates_with_one_key_make_one_order(self, customer: Customer, server: LiveServer) -> None:
+    def test_ten_concurrent_creates_with_one_key_make_one_order(
+        self, customer: Customer, server: LiveServer
+    ) -> None:
         package = first_package(customer, "new_esim")
         key = {"Idempotency-Key": str(uuid.uuid4())}
         body = {"package_id": package["id"], "payment_method": "card"}
@@ -106,12 +111,17 @@ class TestCreateOrder:
     def test_new_esim_needs_identity(self, http: httpx.Client) -> None:
         customer = sign_in([http])
         package = first_package(customer, "new_esim")
-        response = customer.post("/api/v1/orders", json={"package_id": package["id"], "payment_method": "card"},
-                                 headers={"Idempotency-Key": "k1"})
+        response = customer.post(
+            "/api/v1/orders",
+            json={"package_id": package["id"], "payment_method": "card"},
+            headers={"Idempotency-Key": "k1"},
+        )
         assert response.status_code == 403 and problem(response)["code"] == "identity_required"
 
     def test_topup_package_cannot_buy_a_new_esim(self, customer: Customer) -> None:
-        topup_only = next(p for p in customer.get("/api/v1/packages").json()["items"] if p["for"] == ["topup"])
+        topup_only = next(
+            p for p in customer.get("/api/v1/packages").json()["items"] if p["for"] == ["topup"]
+        )
         response = customer.post("/api/v1/orders/quote", json={"package_id": topup_only["id"]})
         assert response.status_code == 422 and problem(response)["code"] == "package_not_available"
 
@@ -123,8 +133,11 @@ class TestCreateOrder:
 
     def test_cancel_only_while_unpaid(self, customer: Customer) -> None:
         package = first_package(customer, "new_esim")
-        created = customer.post("/api/v1/orders", json={"package_id": package["id"], "payment_method": "card"},
-                                headers={"Idempotency-Key": str(uuid.uuid4())}).json()
+        created = customer.post(
+            "/api/v1/orders",
+            json={"package_id": package["id"], "payment_method": "card"},
+            headers={"Idempotency-Key": str(uuid.uuid4())},
+        ).json()
         cancelled = customer.post(f"/api/v1/orders/{created['id']}/cancel")
         assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
         assert cancelled.json()["next_action"] is None
@@ -135,16 +148,25 @@ class TestCreateOrder:
         order = buy(customer, first_package(customer, "new_esim")["id"])
         fulfilled = wait_fulfilled(customer, order["id"])
         stranger = sign_in([http])
-        for path in (f"/api/v1/orders/{order['id']}", f"/api/v1/esims/{fulfilled['esim_id']}",
-                     f"/api/v1/esims/{fulfilled['esim_id']}/qr.png"):
+        for path in (
+            f"/api/v1/orders/{order['id']}",
+            f"/api/v1/esims/{fulfilled['esim_id']}",
+            f"/api/v1/esims/{fulfilled['esim_id']}/qr.png",
+        ):
             response = stranger.get(path)
             assert response.status_code == 404 and problem(response)["code"] == "not_found"
             assert order["id"] not in response.text
 
     def test_list_is_paginated_newest_first(self, customer: Customer) -> None:
         package = first_package(customer, "new_esim")
-        ids = [customer.post("/api/v1/orders", json={"package_id": package["id"], "payment_method": "card"},
-                             headers={"Idempotency-Key": str(uuid.uuid4())}).json()["id"] for _ in range(3)]
+        ids = [
+            customer.post(
+                "/api/v1/orders",
+                json={"package_id": package["id"], "payment_method": "card"},
+                headers={"Idempotency-Key": str(uuid.uuid4())},
+            ).json()["id"]
+            for _ in range(3)
+        ]
         page = customer.get("/api/v1/orders", params={"limit": 2}).json()
         assert [o["id"] for o in page["items"]] == ids[::-1][:2]
         rest = customer.get("/api/v1/orders", params={"limit": 2, "cursor": page["next_cursor"]}).json()

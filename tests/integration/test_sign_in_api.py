@@ -7,7 +7,6 @@ from datetime import timedelta
 
 import httpx
 import pytest
-
 from tests.conftest import LiveServer, problem
 from tests.support import sensitive
 from tests.support.journey import new_phone, poll, sign_in
@@ -23,18 +22,24 @@ def request_code(http: httpx.Client, server: LiveServer, phone: str) -> tuple[st
     response = http.post("/api/v1/auth/otp", json={"phone": phone})
     assert response.status_code == 202, response.text
     server.run_jobs()
-    body = poll(lambda: http.get("/sandbox/sms/messages", params={"phone": phone}).json(),
-                lambda b: len(b["items"]) > 0)
+    body = poll(
+        lambda: http.get("/sandbox/sms/messages", params={"phone": phone}).json(),
+        lambda b: len(b["items"]) > 0,
+    )
     code = re.search(r"\b(\d{6})\b", body["items"][0]["body"]).group(1)
     sensitive.register(code)
     return response.json()["challenge_id"], code
 
 
 class TestOtp:
-    def test_first_sign_in_registers_and_second_does_not(self, http: httpx.Client, server: LiveServer) -> None:
+    def test_first_sign_in_registers_and_second_does_not(
+        self, http: httpx.Client, server: LiveServer
+    ) -> None:
         phone = new_phone()
         challenge, code = request_code(http, server, phone)
-        first = http.post("/api/v1/auth/token", json={"phone": phone, "challenge_id": challenge, "code": code})
+        first = http.post(
+            "/api/v1/auth/token", json={"phone": phone, "challenge_id": challenge, "code": code}
+        )
         assert first.status_code == 200
         assert first.json()["new_customer"] is True and first.json()["token_type"] == "Bearer"
         me = http.get("/api/v1/me", headers={"Authorization": f"Bearer {first.json()['access_token']}"})
@@ -58,9 +63,13 @@ class TestOtp:
         challenge, code = request_code(http, server, phone)
         wrong = f"{(int(code) + 1) % 1_000_000:06d}"
         for _ in range(5):
-            refused = http.post("/api/v1/auth/token", json={"phone": phone, "challenge_id": challenge, "code": wrong})
+            refused = http.post(
+                "/api/v1/auth/token", json={"phone": phone, "challenge_id": challenge, "code": wrong}
+            )
             assert refused.status_code == 401 and problem(refused)["code"] == "invalid_code"
-        right = http.post("/api/v1/auth/token", json={"phone": phone, "challenge_id": challenge, "code": code})
+        right = http.post(
+            "/api/v1/auth/token", json={"phone": phone, "challenge_id": challenge, "code": code}
+        )
         assert right.status_code == 429 and problem(right)["code"] == "too_many_attempts"
 
     def test_resend_too_soon_says_when(self, http: httpx.Client, server: LiveServer) -> None:
@@ -79,15 +88,20 @@ class TestOtp:
         local = new_phone()[4:]
         assert http.post("/api/v1/auth/otp", json={"phone": local}).status_code == 202
         server.run_jobs()
-        assert poll(lambda: http.get("/sandbox/sms/messages", params={"phone": "+852" + local}).json()["items"],
-                    bool)
+        assert poll(
+            lambda: http.get("/sandbox/sms/messages", params={"phone": "+852" + local}).json()["items"], bool
+        )
 
 
 class TestTokens:
-    def test_refresh_rotates_and_logout_ends_the_session(self, http: httpx.Client, server: LiveServer) -> None:
+    def test_refresh_rotates_and_logout_ends_the_session(
+        self, http: httpx.Client, server: LiveServer
+    ) -> None:
         phone = new_phone()
         challenge, code = request_code(http, server, phone)
-        tokens = http.post("/api/v1/auth/token", json={"phone": phone, "challenge_id": challenge, "code": code}).json()
+        tokens = http.post(
+            "/api/v1/auth/token", json={"phone": phone, "challenge_id": challenge, "code": code}
+        ).json()
         sensitive.register(tokens["access_token"], tokens["refresh_token"])
         rotated = http.post("/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
         assert rotated.status_code == 200
@@ -96,7 +110,10 @@ class TestTokens:
         reused = http.post("/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
         assert reused.status_code == 401
         # Reusing a rotated refresh token is theft: the whole family is revoked.
-        assert http.get("/api/v1/me", headers={"Authorization": f"Bearer {new['access_token']}"}).status_code == 401
+        assert (
+            http.get("/api/v1/me", headers={"Authorization": f"Bearer {new['access_token']}"}).status_code
+            == 401
+        )
 
     def test_logout(self, http: httpx.Client, server: LiveServer) -> None:
         customer = sign_in([http])
@@ -115,21 +132,35 @@ class TestPassword:
         customer = sign_in([http])
         weak = http.put("/api/v1/me/password", json={"new_password": "password1"}, headers=customer.auth())
         assert weak.status_code == 422 and problem(weak)["code"] == "weak_password"
-        assert http.put("/api/v1/me/password", json={"new_password": "harbour-lantern-92"},
-                        headers=customer.auth()).status_code == 204
-        good = http.post("/api/v1/auth/token", json={"phone": customer.phone, "password": "harbour-lantern-92"})
+        assert (
+            http.put(
+                "/api/v1/me/password", json={"new_password": "harbour-lantern-92"}, headers=customer.auth()
+            ).status_code
+            == 204
+        )
+        good = http.post(
+            "/api/v1/auth/token", json={"phone": customer.phone, "password": "harbour-lantern-92"}
+        )
         assert good.status_code == 200
         sensitive.register(good.json()["access_token"], good.json()["refresh_token"])
         for _ in range(5):
-            bad = http.post("/api/v1/auth/token", json={"phone": customer.phone, "password": "wrong-password-x"})
+            bad = http.post(
+                "/api/v1/auth/token", json={"phone": customer.phone, "password": "wrong-password-x"}
+            )
             assert bad.status_code == 401 and problem(bad)["code"] == "invalid_credentials"
-        locked = http.post("/api/v1/auth/token", json={"phone": customer.phone, "password": "harbour-lantern-92"})
+        locked = http.post(
+            "/api/v1/auth/token", json={"phone": customer.phone, "password": "harbour-lantern-92"}
+        )
         assert locked.status_code == 429 and problem(locked)["code"] == "too_many_attempts"
         # OTP still works while the password is locked.
         server.runtime.clock.advance(timedelta(seconds=61))  # type: ignore[attr-defined]
         challenge, code = request_code(http, server, customer.phone)
-        assert http.post("/api/v1/auth/token", json={"phone": customer.phone, "challenge_id": challenge,
-                                                     "code": code}).status_code == 200
+        assert (
+            http.post(
+                "/api/v1/auth/token", json={"phone": customer.phone, "challenge_id": challenge, "code": code}
+            ).status_code
+            == 200
+        )
 
     def test_unknown_phone_gets_the_same_answer(self, http: httpx.Client) -> None:
         unknown = http.post("/api/v1/auth/token", json={"phone": new_phone(), "password": "whatever-it-is-9"})
@@ -138,7 +169,9 @@ class TestPassword:
 
 class TestErrors:
     def test_malformed_json_is_400(self, http: httpx.Client) -> None:
-        response = http.post("/api/v1/auth/otp", content=b"{not json", headers={"content-type": "application/json"})
+        response = http.post(
+            "/api/v1/auth/otp", content=b"{not json", headers={"content-type": "application/json"}
+        )
         assert response.status_code == 400 and problem(response)["code"] == "malformed_request"
 
     def test_wrong_type_is_422_with_field(self, http: httpx.Client) -> None:

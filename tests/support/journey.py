@@ -32,8 +32,9 @@ def hkid_with_check(prefix: str, digits: str) -> str:
     return f"{prefix}{digits}({check})"
 
 
-def poll(fetch: Callable[[], Any], until: Callable[[Any], bool], *, timeout: float = 30.0,
-         interval: float = 0.1) -> Any:
+def poll(
+    fetch: Callable[[], Any], until: Callable[[Any], bool], *, timeout: float = 30.0, interval: float = 0.1
+) -> Any:
     """Ask again until the answer satisfies ``until`` or the deadline passes (never a blind sleep)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -73,12 +74,20 @@ def sign_in(clients: list[httpx.Client], phone: str | None = None) -> Customer:
     customer = Customer(clients, phone or new_phone())
     challenge = customer.client().post("/api/v1/auth/otp", json={"phone": customer.phone})
     assert challenge.status_code == 202, challenge.text
-    messages = poll(lambda: customer.client().get("/sandbox/sms/messages", params={"phone": customer.phone}).json(),
-                    lambda body: len(body["items"]) > 0)
+    messages = poll(
+        lambda: customer.client().get("/sandbox/sms/messages", params={"phone": customer.phone}).json(),
+        lambda body: len(body["items"]) > 0,
+    )
     code = re.search(r"\b(\d{6})\b", messages["items"][0]["body"])
     assert code is not None
-    token = customer.client().post("/api/v1/auth/token", json={
-        "phone": customer.phone, "challenge_id": challenge.json()["challenge_id"], "code": code.group(1)})
+    token = customer.client().post(
+        "/api/v1/auth/token",
+        json={
+            "phone": customer.phone,
+            "challenge_id": challenge.json()["challenge_id"],
+            "code": code.group(1),
+        },
+    )
     assert token.status_code == 200, token.text
     customer.token = token.json()["access_token"]
     sensitive.register(code.group(1), customer.token, token.json()["refresh_token"])
@@ -88,8 +97,16 @@ def sign_in(clients: list[httpx.Client], phone: str | None = None) -> Customer:
 def register_identity(customer: Customer, digits: str | None = None) -> dict[str, Any]:
     number = hkid_with_check("A", digits or f"{uuid.uuid4().int % 1_000_000:06d}")
     sensitive.register(number, number.replace("(", "").replace(")", ""), "陳大文")
-    response = customer.client().put("/api/v1/me/identity", headers=customer.auth(), json={
-        "full_name": "陳大文", "document_type": "hkid", "document_number": number, "date_of_birth": "1990-05-17"})
+    response = customer.client().put(
+        "/api/v1/me/identity",
+        headers=customer.auth(),
+        json={
+            "full_name": "陳大文",
+            "document_type": "hkid",
+            "document_number": number,
+            "date_of_birth": "1990-05-17",
+        },
+    )
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
@@ -116,7 +133,10 @@ def buy(customer: Customer, package_id: str, esim_id: str | None = None) -> dict
 
 
 def wait_fulfilled(customer: Customer, order_id: str, timeout: float = 60.0) -> dict[str, Any]:
-    order: dict[str, Any] = poll(lambda: customer.get(f"/api/v1/orders/{order_id}").json(),
-                                 lambda o: o["status"] in ("fulfilled", "failed", "refunded"), timeout=timeout)
+    order: dict[str, Any] = poll(
+        lambda: customer.get(f"/api/v1/orders/{order_id}").json(),
+        lambda o: o["status"] in ("fulfilled", "failed", "refunded"),
+        timeout=timeout,
+    )
     assert order["status"] == "fulfilled", order
     return order

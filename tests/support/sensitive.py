@@ -27,8 +27,10 @@ class _FileHandler(logging.Handler):
         text = record.getMessage()
         if record.exc_info:
             text += "\n" + logging.Formatter().formatException(record.exc_info)
-        self.file.write(json.dumps({"name": record.name, "message": text, **extras}, default=str,
-                                   ensure_ascii=False) + "\n")
+        self.file.write(
+            json.dumps({"name": record.name, "message": text, **extras}, default=str, ensure_ascii=False)
+            + "\n"
+        )
         self.file.flush()
 
 

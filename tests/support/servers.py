@@ -39,7 +39,7 @@ def postgres_url() -> str:
 
 @contextmanager
 def postgres_schema() -> Iterator[str]:
-    """A fresh schema on the test server, dropped afterwards; yields a URL whose search_path is that schema."""
+    """A fresh schema on the test server, dropped afterwards; yields a URL with that search_path."""
     base = postgres_url()
     name = f"e2e_{uuid.uuid4().hex[:10]}"
     engine = sa.create_engine(base)
@@ -93,19 +93,27 @@ class Deployment:
 
     def env(self, **more: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CROSSBAY_")}
-        env.update(CROSSBAY_DATABASE_URL=self.database_url, CROSSBAY_VAR_DIR=str(self.var_dir),
-                   CROSSBAY_SANDBOX="1", CROSSBAY_SECURE_COOKIES="0", **self.extra_env, **more)
+        env.update(
+            CROSSBAY_DATABASE_URL=self.database_url,
+            CROSSBAY_VAR_DIR=str(self.var_dir),
+            CROSSBAY_SANDBOX="1",
+            CROSSBAY_SECURE_COOKIES="0",
+            **self.extra_env,
+            **more,
+        )
         return env
 
     def start(self, name: str, *args: str, port: int | None = None, **env: str) -> Process:
         LOG_DIR.mkdir(parents=True, exist_ok=True)
         log_path = LOG_DIR / f"{name}-{uuid.uuid4().hex[:6]}.log"
         log_file = log_path.open("wb")
-        popen = subprocess.Popen([CROSSBAY, *args], env=self.env(**env), stdout=log_file,
-                                 stderr=subprocess.STDOUT, cwd=REPO)
+        popen = subprocess.Popen(
+            [CROSSBAY, *args], env=self.env(**env), stdout=log_file, stderr=subprocess.STDOUT, cwd=REPO
+        )
         process = Process(name, popen, log_path, log_file, f"http://127.0.0.1:{port}" if port else None)
         self.processes.append(process)
         if port:
+
             def ready() -> bool:
                 if popen.poll() is not None:
                     raise AssertionError(f"{name} exited:\n{process.log_text()[-3000:]}")
@@ -113,12 +121,14 @@ class Deployment:
                     return httpx.get(f"{process.url}/readyz", timeout=2).status_code == 200
                 except httpx.HTTPError:
                     return False
+
             poll(ready, bool, timeout=60, interval=0.2)
         return process
 
     def run(self, *args: str) -> str:
-        result = subprocess.run([CROSSBAY, *args], env=self.env(), capture_output=True, cwd=REPO, check=False,
-                                timeout=120)
+        result = subprocess.run(
+            [CROSSBAY, *args], env=self.env(), capture_output=True, cwd=REPO, check=False, timeout=120
+        )
         assert result.returncode == 0, result.stderr.decode()[-3000:]
         return result.stdout.decode() + result.stderr.decode()
 

@@ -80,8 +80,11 @@ def idempotent(
     except BaseException:
         # Only completed work is replayed; a failed attempt frees the key for a retry.
         with runtime.sessions() as session, transaction(session):
-            session.execute(delete(IdempotencyRecord).where(
-                IdempotencyRecord.scope == scope, IdempotencyRecord.key == key))
+            session.execute(
+                delete(IdempotencyRecord).where(
+                    IdempotencyRecord.scope == scope, IdempotencyRecord.key == key
+                )
+            )
         raise
     with runtime.sessions() as session, transaction(session):
         record = session.scalars(
@@ -98,7 +101,9 @@ def _claim(runtime: Runtime, *, scope: str, key: str, fingerprint: str) -> JSONR
         now = runtime.clock.now()
         with runtime.sessions() as session, transaction(session):
             existing = session.scalar(
-                select(IdempotencyRecord).where(IdempotencyRecord.scope == scope, IdempotencyRecord.key == key)
+                select(IdempotencyRecord).where(
+                    IdempotencyRecord.scope == scope, IdempotencyRecord.key == key
+                )
             )
             if existing is not None and existing.expires_at <= now:
                 session.delete(existing)
@@ -110,8 +115,11 @@ def _claim(runtime: Runtime, *, scope: str, key: str, fingerprint: str) -> JSONR
             if existing.request_hash != fingerprint:
                 raise IdempotencyKeyReused()
             if existing.response_status is not None and existing.response_body is not None:
-                return JSONResponse(json.loads(existing.response_body), status_code=existing.response_status,
-                                    headers={"Idempotency-Replayed": "true"})
+                return JSONResponse(
+                    json.loads(existing.response_body),
+                    status_code=existing.response_status,
+                    headers={"Idempotency-Replayed": "true"},
+                )
         if time.monotonic() > deadline:
             raise IdempotencyRequestInProgress(retry_after=1)
         time.sleep(0.05)  # the first request is still running: look again shortly
@@ -120,8 +128,16 @@ def _claim(runtime: Runtime, *, scope: str, key: str, fingerprint: str) -> JSONR
 def _insert(session: Any, scope: str, key: str, fingerprint: str, now: datetime) -> bool:
     try:
         with session.begin_nested():
-            session.add(IdempotencyRecord(id=new_id("idk"), scope=scope, key=key, request_hash=fingerprint,
-                                          created_at=now, expires_at=now + TTL))
+            session.add(
+                IdempotencyRecord(
+                    id=new_id("idk"),
+                    scope=scope,
+                    key=key,
+                    request_hash=fingerprint,
+                    created_at=now,
+                    expires_at=now + TTL,
+                )
+            )
         return True
     except IntegrityError:
         return False

@@ -23,8 +23,10 @@ router = APIRouter(tags=["operations"])
 
 REGISTRY = CollectorRegistry()
 REQUEST_SECONDS = Histogram(
-    "crossbay_http_request_duration_seconds", "HTTP request latency by route template",
-    ["method", "route", "status"], registry=REGISTRY,
+    "crossbay_http_request_duration_seconds",
+    "HTTP request latency by route template",
+    ["method", "route", "status"],
+    registry=REGISTRY,
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 
@@ -39,7 +41,9 @@ class DatabaseCollector(Collector):
         if self.runtime is None:
             return
         orders = GaugeMetricFamily("crossbay_orders", "Orders by status", labels=["status"])
-        queue = GaugeMetricFamily("crossbay_jobs", "Outbox jobs by status (queue depth: pending)", labels=["status"])
+        queue = GaugeMetricFamily(
+            "crossbay_jobs", "Outbox jobs by status (queue depth: pending)", labels=["status"]
+        )
         with self.runtime.sessions() as session, transaction(session):
             for status, count in session.execute(select(Order.status, func.count()).group_by(Order.status)):
                 orders.add_metric([status], count)

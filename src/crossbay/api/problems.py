@@ -101,8 +101,11 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
         if error.get("type") == "json_invalid":
             return problem_response(request, status=400, code="malformed_request")
         problems.append(
-            FieldProblem(field=_field_name(tuple(error.get("loc", ()))), code=str(error.get("type")),
-                         message=str(error.get("msg")))
+            FieldProblem(
+                field=_field_name(tuple(error.get("loc", ()))),
+                code=str(error.get("type")),
+                message=str(error.get("msg")),
+            )
         )
     # A body that is not a JSON object at all is unreadable, not a field problem.
     if any(p.field == "body" and p.code in ("model_attributes_type", "dict_type") for p in problems):
@@ -121,9 +124,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 async def _unexpected(request: Request, exc: Exception) -> Response:
     request_id = getattr(request.state, "request_id", "-")
     log.exception("unhandled error", extra={"request_id": request_id, "route": request.url.path})
-    return problem_response(
-        request, status=500, code="internal_error", detail=f"request id {request_id}"
-    )
+    return problem_response(request, status=500, code="internal_error", detail=f"request id {request_id}")
 
 
 def install_problem_handlers(app: FastAPI) -> None:

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
+from crossbay.api.deps import SessionDep
 from crossbay.api.language import Language
 from crossbay.api.schemas import MoneyRead
 from crossbay.catalog import service
@@ -14,7 +15,6 @@ from crossbay.catalog.devices import lookup_device
 from crossbay.catalog.errors import PackageNotFound
 from crossbay.catalog.models import Package
 from crossbay.db import transaction
-from crossbay.api.deps import SessionDep
 from crossbay.i18n import localized
 
 router = APIRouter(prefix="/api/v1", tags=["catalog"])

@@ -68,10 +68,17 @@ def _bundle_read(bundle: Bundle, package: Package, language: str) -> BundleRead:
         return None if value is None else value // 60
 
     return BundleRead(
-        id=bundle.id, package_id=bundle.package_id, name=localized(package.names, language), kind=package.kind,
-        status=bundle.status, total_mb=mb(bundle.data_total_bytes), remaining_mb=mb(bundle.data_remaining_bytes),
-        total_minutes=minutes(bundle.voice_total_seconds), remaining_minutes=minutes(bundle.voice_remaining_seconds),
-        starts_at=bundle.starts_at, expires_at=bundle.expires_at,
+        id=bundle.id,
+        package_id=bundle.package_id,
+        name=localized(package.names, language),
+        kind=package.kind,
+        status=bundle.status,
+        total_mb=mb(bundle.data_total_bytes),
+        remaining_mb=mb(bundle.data_remaining_bytes),
+        total_minutes=minutes(bundle.voice_total_seconds),
+        remaining_minutes=minutes(bundle.voice_remaining_seconds),
+        starts_at=bundle.starts_at,
+        expires_at=bundle.expires_at,
     )
 
 
@@ -84,20 +91,28 @@ def esim_reads(session: Session, esims: list[Esim], language: str) -> list[EsimR
     for esim in esims:
         code = service.activation_code_of(esim)
         links = install_links(code) if code else None
-        reads.append(EsimRead(
-            id=esim.id, iccid=esim.iccid, status=esim.status, activation_code=code,
-            qr_url=f"/api/v1/esims/{esim.id}/qr.png" if code else None,
-            install_links=InstallLinks(**links) if links else None, phone_number=esim.phone_number,
-            bundles=[_bundle_read(b, packages[b.package_id], language) for b in bundles[esim.id]],
-            auto_renew_package_id=esim.auto_renew_package_id,
-        ))
+        reads.append(
+            EsimRead(
+                id=esim.id,
+                iccid=esim.iccid,
+                status=esim.status,
+                activation_code=code,
+                qr_url=f"/api/v1/esims/{esim.id}/qr.png" if code else None,
+                install_links=InstallLinks(**links) if links else None,
+                phone_number=esim.phone_number,
+                bundles=[_bundle_read(b, packages[b.package_id], language) for b in bundles[esim.id]],
+                auto_renew_package_id=esim.auto_renew_package_id,
+            )
+        )
     return reads
 
 
 @router.get("/esims", response_model=EsimList)
 def list_esims(customer: CurrentCustomer, session: SessionDep, language: Language) -> EsimList:
     with transaction(session):
-        return EsimList(items=esim_reads(session, service.list_esims(session, customer_id=customer.id), language))
+        return EsimList(
+            items=esim_reads(session, service.list_esims(session, customer_id=customer.id), language)
+        )
 
 
 @router.get("/esims/{esim_id}", response_model=EsimRead)
@@ -119,15 +134,17 @@ def owned_activation_code(session: Session, *, customer_id: str, esim_id: str) -
 _NO_STORE = {"Cache-Control": "private, no-store"}  # the code installs the profile: never cache it
 
 
-@router.get("/esims/{esim_id}/qr.png", response_class=Response,
-            responses={200: {"content": {"image/png": {}}}})
+@router.get(
+    "/esims/{esim_id}/qr.png", response_class=Response, responses={200: {"content": {"image/png": {}}}}
+)
 def qr_png_route(esim_id: str, customer: CurrentCustomer, session: SessionDep) -> Response:
     code = owned_activation_code(session, customer_id=customer.id, esim_id=esim_id)
     return Response(qr_png(code), media_type="image/png", headers=_NO_STORE)
 
 
-@router.get("/esims/{esim_id}/qr.svg", response_class=Response,
-            responses={200: {"content": {"image/svg+xml": {}}}})
+@router.get(
+    "/esims/{esim_id}/qr.svg", response_class=Response, responses={200: {"content": {"image/svg+xml": {}}}}
+)
 def qr_svg_route(esim_id: str, customer: CurrentCustomer, session: SessionDep) -> Response:
     code = owned_activation_code(session, customer_id=customer.id, esim_id=esim_id)
     return Response(qr_svg(code), media_type="image/svg+xml", headers=_NO_STORE)

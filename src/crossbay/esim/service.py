@@ -14,7 +14,12 @@ from crossbay.esim.activation import activation_code
 from crossbay.esim.models import Esim
 
 PREPARING, READY, INSTALLED, ACTIVE, SUSPENDED, TERMINATED = (
-    "preparing", "ready", "installed", "active", "suspended", "terminated",
+    "preparing",
+    "ready",
+    "installed",
+    "active",
+    "suspended",
+    "terminated",
 )
 TOPUP_ALLOWED = frozenset({PREPARING, READY, INSTALLED, ACTIVE})
 
@@ -29,8 +34,14 @@ def start_profile(session: Session, *, customer_id: str, order_id: str, now: dat
     if existing is not None:
         return existing
     esim = Esim(
-        id=new_id("esim"), customer_id=customer_id, order_id=order_id, status=PREPARING,
-        download_call_id=str(uuid.uuid4()), confirm_call_id=str(uuid.uuid4()), created_at=now, updated_at=now,
+        id=new_id("esim"),
+        customer_id=customer_id,
+        order_id=order_id,
+        status=PREPARING,
+        download_call_id=str(uuid.uuid4()),
+        confirm_call_id=str(uuid.uuid4()),
+        created_at=now,
+        updated_at=now,
     )
     session.add(esim)
     return esim
@@ -45,7 +56,9 @@ def record_iccid(session: Session, *, esim_id: str, iccid: str, now: datetime) -
     return esim
 
 
-def record_release(session: Session, *, esim_id: str, matching_id: str, smdp_address: str, now: datetime) -> Esim:
+def record_release(
+    session: Session, *, esim_id: str, matching_id: str, smdp_address: str, now: datetime
+) -> Esim:
     """The SM-DP+ confirmed and released the profile: it can be downloaded now."""
     esim = session.get(Esim, esim_id, with_for_update=True)
     assert esim is not None
@@ -71,14 +84,17 @@ def require_topup_allowed(esim: Esim) -> None:
 
 
 def list_esims(session: Session, *, customer_id: str) -> list[Esim]:
-    return list(session.scalars(select(Esim).where(Esim.customer_id == customer_id).order_by(Esim.created_at)))
+    return list(
+        session.scalars(select(Esim).where(Esim.customer_id == customer_id).order_by(Esim.created_at))
+    )
 
 
 def count_live_esims(session: Session, *, customer_ids: list[str]) -> int:
     return int(
         session.scalar(
             select(func.count()).where(Esim.customer_id.in_(customer_ids), Esim.status != TERMINATED)
-        ) or 0
+        )
+        or 0
     )
 
 

@@ -32,5 +32,7 @@ def mask_phone(phone: str) -> str:
 
 def _invalid() -> InvalidPhoneNumber:
     return InvalidPhoneNumber(
-        errors=[FieldProblem("phone", "invalid_phone_number", "Use a Hong Kong, Macau or mainland China number")]
+        errors=[
+            FieldProblem("phone", "invalid_phone_number", "Use a Hong Kong, Macau or mainland China number")
+        ]
     )

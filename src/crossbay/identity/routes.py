@@ -31,43 +31,66 @@ router = APIRouter(prefix="/api/v1", tags=["sign-in and account"])
 
 
 def _token_read(tokens: service.Tokens) -> TokenRead:
-    return TokenRead(access_token=tokens.access_token, expires_in=tokens.expires_in,
-                     refresh_token=tokens.refresh_token, new_customer=tokens.new_customer)
+    return TokenRead(
+        access_token=tokens.access_token,
+        expires_in=tokens.expires_in,
+        refresh_token=tokens.refresh_token,
+        new_customer=tokens.new_customer,
+    )
 
 
 @router.post("/auth/otp", status_code=202, response_model=OtpChallengeRead)
-def request_code(body: OtpRequest, request: Request, session: SessionDep, settings: SettingsDep,
-                 clock: ClockDep, language: Language) -> OtpChallengeRead:
+def request_code(
+    body: OtpRequest,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+    language: Language,
+) -> OtpChallengeRead:
     phone = normalize_phone(body.phone)
     with transaction(session):
-        issued = service.request_otp(session, phone=phone, ip=client_ip(request), language=language,
-                                     settings=settings, now=clock.now())
-    return OtpChallengeRead(challenge_id=issued.challenge_id, expires_in=issued.expires_in,
-                            resend_after=issued.resend_after)
+        issued = service.request_otp(
+            session, phone=phone, ip=client_ip(request), language=language, settings=settings, now=clock.now()
+        )
+    return OtpChallengeRead(
+        challenge_id=issued.challenge_id, expires_in=issued.expires_in, resend_after=issued.resend_after
+    )
 
 
 @router.post("/auth/token", response_model=TokenRead)
-def sign_in(body: TokenRequest, session: SessionDep, settings: SettingsDep, clock: ClockDep,
-            language: Language) -> TokenRead:
+def sign_in(
+    body: TokenRequest, session: SessionDep, settings: SettingsDep, clock: ClockDep, language: Language
+) -> TokenRead:
     phone = normalize_phone(body.phone)
     with transaction(session):
         if body.password is not None:
-            tokens = service.sign_in_with_password(session, phone=phone, password=body.password,
-                                                   settings=settings, now=clock.now())
+            tokens = service.sign_in_with_password(
+                session, phone=phone, password=body.password, settings=settings, now=clock.now()
+            )
         elif body.challenge_id is not None and body.code is not None:
-            tokens = service.sign_in_with_code(session, phone=phone, challenge_id=body.challenge_id,
-                                               code=body.code, language=language, settings=settings,
-                                               now=clock.now())
+            tokens = service.sign_in_with_code(
+                session,
+                phone=phone,
+                challenge_id=body.challenge_id,
+                code=body.code,
+                language=language,
+                settings=settings,
+                now=clock.now(),
+            )
         else:
-            raise ValidationFailed(errors=[FieldProblem("code", "missing", "Give challenge_id and code, or password")])
+            raise ValidationFailed(
+                errors=[FieldProblem("code", "missing", "Give challenge_id and code, or password")]
+            )
     return _token_read(tokens)
 
 
 @router.post("/auth/refresh", response_model=TokenRead)
 def refresh(body: RefreshRequest, session: SessionDep, settings: SettingsDep, clock: ClockDep) -> TokenRead:
     with transaction(session):
-        tokens = service.refresh_tokens(session, refresh_token=body.refresh_token, settings=settings,
-                                        now=clock.now())
+        tokens = service.refresh_tokens(
+            session, refresh_token=body.refresh_token, settings=settings, now=clock.now()
+        )
     return _token_read(tokens)
 
 
@@ -80,8 +103,9 @@ def logout(token: BearerToken, customer: CurrentCustomer, session: SessionDep, c
 
 def identity_read(view: IdentityView) -> IdentityRead:
     return IdentityRead(
-        status=view.status,  # type: ignore[arg-type]
-        document_type=view.document_type, full_name_masked=view.full_name_masked,
+        status=view.status,
+        document_type=view.document_type,
+        full_name_masked=view.full_name_masked,
         document_number_masked=view.document_number_masked,
         verified_at=view.verified_at.isoformat() if view.verified_at else None,
     )
@@ -93,9 +117,13 @@ def me(customer: CurrentCustomer, session: SessionDep, runtime: RuntimeDep, lang
         view = kyc.get_identity_view(session, customer_id=customer.id, pii=runtime.pii)
         balance = ledger.wallet_balance(session, customer.id)
     return MeRead(
-        id=customer.id, phone_masked=mask_phone(customer.phone), language=customer.language,
-        has_password=customer.password_hash is not None, has_payment_pin=customer.payment_pin_hash is not None,
-        preferred_payment_method=customer.preferred_payment_method, identity=identity_read(view),
+        id=customer.id,
+        phone_masked=mask_phone(customer.phone),
+        language=customer.language,
+        has_password=customer.password_hash is not None,
+        has_payment_pin=customer.payment_pin_hash is not None,
+        preferred_payment_method=customer.preferred_payment_method,
+        identity=identity_read(view),
         wallet=WalletSummary(balance=MoneyRead.of(balance, language)),
     )
 
@@ -104,6 +132,7 @@ def me(customer: CurrentCustomer, session: SessionDep, runtime: RuntimeDep, lang
 def set_password(body: PasswordUpdate, customer: CurrentCustomer, session: SessionDep) -> Response:
     with transaction(session):
         session.add(customer)
-        service.set_password(session, customer=customer, new_password=body.new_password,
-                             current_password=body.current_password)
+        service.set_password(
+            session, customer=customer, new_password=body.new_password, current_password=body.current_password
+        )
     return Response(status_code=204)

@@ -26,7 +26,7 @@ class TokenRequest(BaseModel):
 
 class TokenRead(BaseModel):
     access_token: str
-    token_type: Literal["Bearer"] = "Bearer"
+    token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 - a scheme name, not a secret
     expires_in: int
     refresh_token: str
     new_customer: bool

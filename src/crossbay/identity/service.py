@@ -56,7 +56,9 @@ class Tokens:
 
 
 def _code_hash(settings: Settings, challenge_id: str, code: str) -> str:
-    return hmac.new(settings.secret_bytes("session_key"), f"{challenge_id}:{code}".encode(), "sha256").hexdigest()
+    return hmac.new(
+        settings.secret_bytes("session_key"), f"{challenge_id}:{code}".encode(), "sha256"
+    ).hexdigest()
 
 
 def _token_hash(token: str) -> str:
@@ -68,7 +70,9 @@ def request_otp(
 ) -> OtpIssued:
     """Send a 6-digit code by SMS, respecting resend spacing and the per-phone and per-IP caps."""
     last = session.scalar(
-        select(OtpChallenge.created_at).where(OtpChallenge.phone == phone).order_by(OtpChallenge.created_at.desc())
+        select(OtpChallenge.created_at)
+        .where(OtpChallenge.phone == phone)
+        .order_by(OtpChallenge.created_at.desc())
     )
     if last is not None and (wait := settings.otp_resend_seconds - (now - last).total_seconds()) > 0:
         raise OtpResendTooSoon(retry_after=max(1, int(wait + 0.999)))
@@ -77,36 +81,59 @@ def request_otp(
     )
     if (sent_today or 0) >= settings.otp_phone_daily_cap:
         tomorrow = hk_day_start(now) + timedelta(days=1)
-        raise RateLimited("daily limit of codes for this phone", retry_after=int((tomorrow - now).total_seconds()))
+        raise RateLimited(
+            "daily limit of codes for this phone", retry_after=int((tomorrow - now).total_seconds())
+        )
     if ip is not None:
         sent_from_ip = session.scalar(
-            select(func.count()).where(OtpChallenge.ip == ip, OtpChallenge.created_at >= now - timedelta(hours=1))
+            select(func.count()).where(
+                OtpChallenge.ip == ip, OtpChallenge.created_at >= now - timedelta(hours=1)
+            )
         )
         if (sent_from_ip or 0) >= settings.otp_ip_hourly_cap:
             raise RateLimited("hourly limit of codes from this address", retry_after=3600)
 
     code = f"{secrets.randbelow(10**6):06d}"
     challenge = OtpChallenge(
-        id=new_id("otp"), phone=phone, ip=ip, attempts=0, created_at=now,
-        expires_at=now + timedelta(seconds=settings.otp_ttl_seconds), code_hash="",
+        id=new_id("otp"),
+        phone=phone,
+        ip=ip,
+        attempts=0,
+        created_at=now,
+        expires_at=now + timedelta(seconds=settings.otp_ttl_seconds),
+        code_hash="",
     )
     challenge.code_hash = _code_hash(settings, challenge.id, code)
     session.add(challenge)
     customer_language = session.scalar(select(Customer.language).where(Customer.phone == phone)) or language
-    body = translate(customer_language, "crossbay verification code: {code}. Valid for 5 minutes. Never share it.")
+    body = translate(
+        customer_language, "crossbay verification code: {code}. Valid for 5 minutes. Never share it."
+    )
     jobs.enqueue(
-        session, "notify.sms", {"to": phone, "body": body.format(code=code)},
-        now=now, max_attempts=settings.job_max_attempts,
+        session,
+        "notify.sms",
+        {"to": phone, "body": body.format(code=code)},
+        now=now,
+        max_attempts=settings.job_max_attempts,
     )
     return OtpIssued(challenge.id, settings.otp_ttl_seconds, settings.otp_resend_seconds)
 
 
 def sign_in_with_code(
-    session: Session, *, phone: str, challenge_id: str, code: str, language: str, settings: Settings, now: datetime
+    session: Session,
+    *,
+    phone: str,
+    challenge_id: str,
+    code: str,
+    language: str,
+    settings: Settings,
+    now: datetime,
 ) -> Tokens:
     """A right code, used once and in time, signs in, registering the phone on first use."""
     challenge = session.scalar(
-        select(OtpChallenge).where(OtpChallenge.id == challenge_id, OtpChallenge.phone == phone).with_for_update()
+        select(OtpChallenge)
+        .where(OtpChallenge.id == challenge_id, OtpChallenge.phone == phone)
+        .with_for_update()
     )
     if challenge is None or challenge.consumed_at is not None or challenge.expires_at <= now:
         raise InvalidCode()
@@ -117,8 +144,9 @@ def sign_in_with_code(
         raise InvalidCode()
     challenge.consumed_at = now
     customer, created = _find_or_register(session, phone=phone, language=language, now=now)
-    return _issue_tokens(session, customer.id, family_id=new_id("fam"), new_customer=created, settings=settings,
-                         now=now)
+    return _issue_tokens(
+        session, customer.id, family_id=new_id("fam"), new_customer=created, settings=settings, now=now
+    )
 
 
 def _find_or_register(session: Session, *, phone: str, language: str, now: datetime) -> tuple[Customer, bool]:
@@ -155,8 +183,9 @@ def sign_in_with_password(
     guard.locked_until = None
     if _hasher.check_needs_rehash(customer.password_hash):
         customer.password_hash = _hasher.hash(password)
-    return _issue_tokens(session, customer.id, family_id=new_id("fam"), new_customer=False, settings=settings,
-                         now=now)
+    return _issue_tokens(
+        session, customer.id, family_id=new_id("fam"), new_customer=False, settings=settings, now=now
+    )
 
 
 def _verify(stored: str | None, password: str) -> bool:
@@ -167,13 +196,22 @@ def _verify(stored: str | None, password: str) -> bool:
 
 
 def _issue_tokens(
-    session: Session, customer_id: str, *, family_id: str, new_customer: bool, settings: Settings, now: datetime
+    session: Session,
+    customer_id: str,
+    *,
+    family_id: str,
+    new_customer: bool,
+    settings: Settings,
+    now: datetime,
 ) -> Tokens:
     access, refresh = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     session.add(
         AuthToken(
-            id=new_id("tok"), customer_id=customer_id, family_id=family_id,
-            access_hash=_token_hash(access), refresh_hash=_token_hash(refresh),
+            id=new_id("tok"),
+            customer_id=customer_id,
+            family_id=family_id,
+            access_hash=_token_hash(access),
+            refresh_hash=_token_hash(refresh),
             access_expires_at=now + timedelta(seconds=settings.access_token_ttl_seconds),
             refresh_expires_at=now + timedelta(seconds=settings.refresh_token_ttl_seconds),
             created_at=now,
@@ -197,8 +235,9 @@ def refresh_tokens(session: Session, *, refresh_token: str, settings: Settings, 
             sibling.revoked_at = now
         raise RefreshTokenReused()
     row.revoked_at = now
-    return _issue_tokens(session, row.customer_id, family_id=row.family_id, new_customer=False, settings=settings,
-                         now=now)
+    return _issue_tokens(
+        session, row.customer_id, family_id=row.family_id, new_customer=False, settings=settings, now=now
+    )
 
 
 def authenticate(session: Session, *, access_token: str, now: datetime) -> Customer:
@@ -219,9 +258,17 @@ def logout(session: Session, *, access_token: str, now: datetime) -> None:
 
 def check_password_strength(password: str, *, phone: str) -> None:
     """At least 8 characters and not guessable (zxcvbn's common-password and pattern lists)."""
-    if len(password) < 8 or len(password) > 128 or zxcvbn(password[:64], user_inputs=[phone, phone[-8:]])["score"] < 2:
+    if (
+        len(password) < 8
+        or len(password) > 128
+        or zxcvbn(password[:64], user_inputs=[phone, phone[-8:]])["score"] < 2
+    ):
         raise WeakPassword(
-            errors=[FieldProblem("new_password", "weak_password", "Use at least 8 characters that are hard to guess")]
+            errors=[
+                FieldProblem(
+                    "new_password", "weak_password", "Use at least 8 characters that are hard to guess"
+                )
+            ]
         )
 
 

@@ -41,8 +41,15 @@ def enqueue(
         if existing is not None:
             return existing
     job = Job(
-        id=new_id("job"), kind=kind, payload=payload, status=PENDING, attempts=0,
-        max_attempts=max_attempts, run_at=run_at or now, dedupe_key=dedupe_key, created_at=now,
+        id=new_id("job"),
+        kind=kind,
+        payload=payload,
+        status=PENDING,
+        attempts=0,
+        max_attempts=max_attempts,
+        run_at=run_at or now,
+        dedupe_key=dedupe_key,
+        created_at=now,
     )
     session.add(job)
     return job
@@ -73,7 +80,12 @@ def claim_batch(
 
 def _owned(job_id: str, worker_id: str, attempt: int) -> Any:
     # Fencing: a worker whose lease expired and whose job was re-claimed must not overwrite the new owner.
-    return (Job.id == job_id) & (Job.locked_by == worker_id) & (Job.attempts == attempt) & (Job.status == RUNNING)
+    return (
+        (Job.id == job_id)
+        & (Job.locked_by == worker_id)
+        & (Job.attempts == attempt)
+        & (Job.status == RUNNING)
+    )
 
 
 def complete(session: Session, job: ClaimedJob, *, worker_id: str, now: datetime) -> bool:
@@ -91,7 +103,14 @@ def retry_delay(attempt: int, *, base: float, cap: float) -> float:
 
 
 def fail(
-    session: Session, job: ClaimedJob, *, worker_id: str, now: datetime, error: str, base: float, cap: float,
+    session: Session,
+    job: ClaimedJob,
+    *,
+    worker_id: str,
+    now: datetime,
+    error: str,
+    base: float,
+    cap: float,
     retryable: bool = True,
 ) -> str | None:
     """Schedule the next attempt, or mark the job failed after its last one. Returns the new status."""
@@ -100,7 +119,9 @@ def fail(
     if final:
         values.update(status=FAILED, finished_at=now)
     else:
-        values.update(status=PENDING, run_at=now + timedelta(seconds=retry_delay(job.attempt, base=base, cap=cap)))
+        values.update(
+            status=PENDING, run_at=now + timedelta(seconds=retry_delay(job.attempt, base=base, cap=cap))
+        )
     result = session.execute(update(Job).where(_owned(job.id, worker_id, job.attempt)).values(**values))
     if not result.rowcount:  # type: ignore[attr-defined]
         return None

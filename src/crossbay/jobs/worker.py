@@ -45,7 +45,10 @@ class Worker:
         settings, clock = self.runtime.settings, self.runtime.clock
         with self.runtime.sessions() as session, transaction(session):
             batch = service.claim_batch(
-                session, worker_id=self.worker_id, now=clock.now(), limit=settings.job_batch_size,
+                session,
+                worker_id=self.worker_id,
+                now=clock.now(),
+                limit=settings.job_batch_size,
                 lease=timedelta(seconds=settings.job_lease_seconds),
             )
         for job in batch:
@@ -82,18 +85,33 @@ class Worker:
             retryable = getattr(error, "retryable", True)
             log.warning(
                 "job failed",
-                extra={"job_id": job.id, "kind": job.kind, "attempt": job.attempt, "error": type(error).__name__,
-                       "code": getattr(error, "code", None)},
+                extra={
+                    "job_id": job.id,
+                    "kind": job.kind,
+                    "attempt": job.attempt,
+                    "error": type(error).__name__,
+                    "code": getattr(error, "code", None),
+                },
             )
             with self.runtime.sessions() as session, transaction(session):
                 status = service.fail(
-                    session, job, worker_id=self.worker_id, now=clock.now(), error=type(error).__name__,
-                    base=settings.job_backoff_seconds, cap=settings.job_backoff_max_seconds, retryable=retryable,
+                    session,
+                    job,
+                    worker_id=self.worker_id,
+                    now=clock.now(),
+                    error=type(error).__name__,
+                    base=settings.job_backoff_seconds,
+                    cap=settings.job_backoff_max_seconds,
+                    retryable=retryable,
                 )
                 if status == service.FAILED and kind is not None and kind.give_up is not None:
                     service.enqueue(
-                        session, GIVE_UP_PREFIX + job.kind, job.payload, now=clock.now(),
-                        max_attempts=settings.job_max_attempts, dedupe_key=GIVE_UP_PREFIX + job.id,
+                        session,
+                        GIVE_UP_PREFIX + job.kind,
+                        job.payload,
+                        now=clock.now(),
+                        max_attempts=settings.job_max_attempts,
+                        dedupe_key=GIVE_UP_PREFIX + job.id,
                     )
             return
         with self.runtime.sessions() as session, transaction(session):

@@ -27,13 +27,20 @@ class IdentityUpdate(BaseModel):
 
 
 @router.put("/me/identity", response_model=IdentityRead)
-def put_identity(body: IdentityUpdate, customer: CurrentCustomer, session: SessionDep, runtime: RuntimeDep,
-                 clock: ClockDep) -> IdentityRead:
+def put_identity(
+    body: IdentityUpdate, customer: CurrentCustomer, session: SessionDep, runtime: RuntimeDep, clock: ClockDep
+) -> IdentityRead:
     with transaction(session):
         holds = esims.count_live_esims(session, customer_ids=[customer.id]) > 0
         view = service.record_identity(
-            session, customer_id=customer.id, full_name=body.full_name, document_type=body.document_type,
-            document_number=body.document_number, date_of_birth=body.date_of_birth, holds_esims=holds,
-            pii=runtime.pii, now=clock.now(),
+            session,
+            customer_id=customer.id,
+            full_name=body.full_name,
+            document_type=body.document_type,
+            document_number=body.document_number,
+            date_of_birth=body.date_of_birth,
+            holds_esims=holds,
+            pii=runtime.pii,
+            now=clock.now(),
         )
     return identity_read(view)

@@ -59,7 +59,9 @@ def record_identity(
     identity.document_type = document_type.value
     identity.name_encrypted = pii.encrypt(name, context=_context(customer_id, "name"))
     identity.number_encrypted = pii.encrypt(number, context=_context(customer_id, "number"))
-    identity.birth_date_encrypted = pii.encrypt(date_of_birth.isoformat(), context=_context(customer_id, "dob"))
+    identity.birth_date_encrypted = pii.encrypt(
+        date_of_birth.isoformat(), context=_context(customer_id, "dob")
+    )
     identity.number_lookup = lookup
     identity.status = VERIFIED
     identity.verified_at = now

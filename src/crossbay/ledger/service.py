@@ -24,8 +24,13 @@ from crossbay.db import new_id
 from crossbay.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
 from crossbay.money import Money
 
-ACCOUNT_KINDS = {"clearing": "asset", "unearned": "liability", "revenue": "revenue", "wallet": "liability",
-                 "refunds": "liability"}
+ACCOUNT_KINDS = {
+    "clearing": "asset",
+    "unearned": "liability",
+    "revenue": "revenue",
+    "wallet": "liability",
+    "refunds": "liability",
+}
 
 
 class UnbalancedPosting(ValueError):
@@ -60,8 +65,11 @@ def _account(session: Session, code: str, currency: str, now: datetime) -> Ledge
         try:
             with session.begin_nested():
                 account = LedgerAccount(
-                    id=new_id("acc"), code=code, currency=currency,
-                    kind=ACCOUNT_KINDS[code.split(":", 1)[0]], created_at=now,
+                    id=new_id("acc"),
+                    code=code,
+                    currency=currency,
+                    kind=ACCOUNT_KINDS[code.split(":", 1)[0]],
+                    created_at=now,
                 )
                 session.add(account)
         except IntegrityError:
@@ -71,11 +79,15 @@ def _account(session: Session, code: str, currency: str, now: datetime) -> Ledge
     return account
 
 
-def post(session: Session, *, kind: str, reference: str, lines: list[Line], now: datetime) -> LedgerTransaction:
+def post(
+    session: Session, *, kind: str, reference: str, lines: list[Line], now: datetime
+) -> LedgerTransaction:
     """Record a balanced posting in the caller's transaction; (kind, reference) posts once only."""
     check_balanced(lines)
     existing = session.scalar(
-        select(LedgerTransaction).where(LedgerTransaction.kind == kind, LedgerTransaction.reference == reference)
+        select(LedgerTransaction).where(
+            LedgerTransaction.kind == kind, LedgerTransaction.reference == reference
+        )
     )
     if existing is not None:
         return existing
@@ -84,8 +96,13 @@ def post(session: Session, *, kind: str, reference: str, lines: list[Line], now:
     for line in lines:
         account = _account(session, line.account, line.amount.currency, now)
         session.add(
-            LedgerEntry(id=new_id("len"), transaction=tx, account_id=account.id,
-                        amount=line.amount.amount, currency=line.amount.currency)
+            LedgerEntry(
+                id=new_id("len"),
+                transaction=tx,
+                account_id=account.id,
+                amount=line.amount.amount,
+                currency=line.amount.currency,
+            )
         )
     return tx
 
@@ -111,5 +128,7 @@ def postings_for(session: Session, reference: str) -> list[LedgerTransaction]:
 
 def trial_balance(session: Session) -> dict[str, int]:
     """Sum of all entries per currency: zero in every currency when the books are whole."""
-    rows = session.execute(select(LedgerEntry.currency, func.sum(LedgerEntry.amount)).group_by(LedgerEntry.currency))
+    rows = session.execute(
+        select(LedgerEntry.currency, func.sum(LedgerEntry.amount)).group_by(LedgerEntry.currency)
+    )
     return {currency: int(total) for currency, total in rows}

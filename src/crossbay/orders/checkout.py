@@ -33,7 +33,9 @@ def open_cashier(runtime: Runtime, *, customer_id: str, order_id: str, return_ur
         return
     try:
         intent = runtime.card.create_intent(
-            amount=Money(payment.amount, payment.currency), reference=payment.id, description=description,
+            amount=Money(payment.amount, payment.currency),
+            reference=payment.id,
+            description=description,
             return_url=return_url or f"{runtime.settings.base_url}/orders/{order_id}",
             idempotency_key=payment.id,
         )
@@ -41,5 +43,10 @@ def open_cashier(runtime: Runtime, *, customer_id: str, order_id: str, return_ur
         log.warning("card provider refused to open a payment", extra={"order_id": order_id})
         raise
     with runtime.sessions() as session, transaction(session):
-        payments.attach_provider_session(session, payment_id=payment.id, reference=intent.id,
-                                         redirect_url=intent.redirect_url, now=runtime.clock.now())
+        payments.attach_provider_session(
+            session,
+            payment_id=payment.id,
+            reference=intent.id,
+            redirect_url=intent.redirect_url,
+            now=runtime.clock.now(),
+        )

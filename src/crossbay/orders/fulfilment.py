@@ -33,8 +33,9 @@ def fulfil_order(runtime: Runtime, payload: dict[str, Any]) -> None:
         if order.status != states.FULFILLING:
             return  # already fulfilled, or failed meanwhile
         if order.kind == orders.NEW_ESIM:
-            esim = esims.start_profile(session, customer_id=order.customer_id, order_id=order.id,
-                                       now=runtime.clock.now())
+            esim = esims.start_profile(
+                session, customer_id=order.customer_id, order_id=order.id, now=runtime.clock.now()
+            )
             order.esim_id = esim.id
             esim_id, iccid, matching_id = esim.id, esim.iccid, esim.matching_id
             download_call, confirm_call = esim.download_call_id, esim.confirm_call_id
@@ -44,15 +45,26 @@ def fulfil_order(runtime: Runtime, payload: dict[str, Any]) -> None:
             iccid = runtime.es2plus.download_order(call_id=download_call)
             with runtime.sessions() as session, transaction(session):
                 esims.record_iccid(session, esim_id=esim_id, iccid=iccid, now=runtime.clock.now())
-                orders.record_step(orders.get_order(session, order_id, lock=True), "profile_reserved",
-                                   now=runtime.clock.now())
+                orders.record_step(
+                    orders.get_order(session, order_id, lock=True),
+                    "profile_reserved",
+                    now=runtime.clock.now(),
+                )
         if matching_id is None:
             confirmed = runtime.es2plus.confirm_order(call_id=confirm_call, iccid=iccid, release_flag=True)
             with runtime.sessions() as session, transaction(session):
-                esims.record_release(session, esim_id=esim_id, matching_id=confirmed.matching_id,
-                                     smdp_address=confirmed.smdp_address, now=runtime.clock.now())
-                orders.record_step(orders.get_order(session, order_id, lock=True), "profile_released",
-                                   now=runtime.clock.now())
+                esims.record_release(
+                    session,
+                    esim_id=esim_id,
+                    matching_id=confirmed.matching_id,
+                    smdp_address=confirmed.smdp_address,
+                    now=runtime.clock.now(),
+                )
+                orders.record_step(
+                    orders.get_order(session, order_id, lock=True),
+                    "profile_released",
+                    now=runtime.clock.now(),
+                )
 
     with runtime.sessions() as session, transaction(session):
         now = runtime.clock.now()
@@ -61,15 +73,18 @@ def fulfil_order(runtime: Runtime, payload: dict[str, Any]) -> None:
             return
         package = catalog.get_package(session, order.package_id)
         usage.add_bundle(session, esim_id=order.esim_id, order_id=order.id, package=package, now=now)
-        payments.recognize_revenue(session, order_id=order.id, amount=Money(order.total, order.currency), now=now)
+        payments.recognize_revenue(
+            session, order_id=order.id, amount=Money(order.total, order.currency), now=now
+        )
         orders.transition(order, states.FULFILLED, now=now, step="quota_added")
     log.info("order fulfilled", extra={"order_id": order_id})
 
 
 def give_up_fulfilment(runtime: Runtime, payload: dict[str, Any]) -> None:
     with runtime.sessions() as session, transaction(session):
-        orders.fail_order(session, order_id=str(payload["order_id"]), settings=runtime.settings,
-                          now=runtime.clock.now())
+        orders.fail_order(
+            session, order_id=str(payload["order_id"]), settings=runtime.settings, now=runtime.clock.now()
+        )
     log.warning("order failed after its last fulfilment attempt", extra={"order_id": payload["order_id"]})
 
 
@@ -93,8 +108,11 @@ def refund_payment(runtime: Runtime, payload: dict[str, Any]) -> None:
         payment = payments.get_payment(session, payment_id)
     if payment is None or payment.status != payments.SUCCEEDED or payment.reference is None:
         return
-    runtime.card.refund(intent_id=payment.reference, amount=Money(payment.amount, payment.currency),
-                        idempotency_key=f"refund-{payment.id}")
+    runtime.card.refund(
+        intent_id=payment.reference,
+        amount=Money(payment.amount, payment.currency),
+        idempotency_key=f"refund-{payment.id}",
+    )
     with runtime.sessions() as session, transaction(session):
         orders.mark_refunded(session, payment_id=payment_id, now=runtime.clock.now())
     log.info("payment refunded", extra={"payment_id": payment_id})

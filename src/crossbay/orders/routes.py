@@ -49,16 +49,30 @@ def order_read(order: Order, payment: Payment | None, language: str) -> OrderRea
     if order.status == states.PENDING_PAYMENT and payment is not None and payment.redirect_url:
         next_action = NextAction(type="redirect", url=payment.redirect_url)
     return OrderRead(
-        id=order.id, status=order.status, kind=order.kind,
-        lines=[LineRead(kind=line.kind, description=localized(line.descriptions, language),  # type: ignore[arg-type]
-                        amount=money(line.amount)) for line in order.lines],
-        subtotal=money(order.subtotal), discount=money(order.discount), total=money(order.total),
+        id=order.id,
+        status=order.status,
+        kind=order.kind,
+        lines=[
+            LineRead(
+                kind=line.kind,
+                description=localized(line.descriptions, language),
+                amount=money(line.amount),
+            )
+            for line in order.lines
+        ],
+        subtotal=money(order.subtotal),
+        discount=money(order.discount),
+        total=money(order.total),
         payment_method=order.payment_method,
         payment=PaymentRead(provider=payment.provider, reference=payment.reference, status=payment.status)
-        if payment else None,
-        esim_id=order.esim_id, package_id=order.package_id, next_action=next_action,
+        if payment
+        else None,
+        esim_id=order.esim_id,
+        package_id=order.package_id,
+        next_action=next_action,
         timeline=[TimelineEntry(status=e.status, at=e.at, step=e.step) for e in order.events],
-        created_at=order.created_at, expires_at=order.expires_at,
+        created_at=order.created_at,
+        expires_at=order.expires_at,
     )
 
 
@@ -70,49 +84,83 @@ def read_owned_order(session: Session, *, customer_id: str, order_id: str, langu
 
 
 @router.post("/orders/quote", response_model=QuoteRead)
-def quote(body: QuoteRequest, customer: CurrentCustomer, session: SessionDep, language: Language) -> QuoteRead:
+def quote(
+    body: QuoteRequest, customer: CurrentCustomer, session: SessionDep, language: Language
+) -> QuoteRead:
     with transaction(session):
-        priced = service.quote(session, customer_id=customer.id, package_id=body.package_id, esim_id=body.esim_id)
+        priced = service.quote(
+            session, customer_id=customer.id, package_id=body.package_id, esim_id=body.esim_id
+        )
     return QuoteRead(
-        lines=[LineRead(kind=line.kind, description=localized(line.descriptions, language),  # type: ignore[arg-type]
-                        amount=MoneyRead.of(line.amount, language)) for line in priced.lines],
-        subtotal=MoneyRead.of(priced.subtotal, language), discount=MoneyRead.of(priced.discount, language),
+        lines=[
+            LineRead(
+                kind=line.kind,
+                description=localized(line.descriptions, language),
+                amount=MoneyRead.of(line.amount, language),
+            )
+            for line in priced.lines
+        ],
+        subtotal=MoneyRead.of(priced.subtotal, language),
+        discount=MoneyRead.of(priced.discount, language),
         total=MoneyRead.of(priced.total, language),
     )
 
 
 @router.post("/orders", status_code=201, response_model=OrderRead)
-def create_order(body: OrderCreate, request: Request, customer: CurrentCustomer, runtime: RuntimeDep,
-                 settings: SettingsDep, language: Language,
-                 idempotency_key: IdempotencyKey = None) -> JSONResponse:
+def create_order(
+    body: OrderCreate,
+    request: Request,
+    customer: CurrentCustomer,
+    runtime: RuntimeDep,
+    settings: SettingsDep,
+    language: Language,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
     key = check_key(idempotency_key, required=True)
 
     def work() -> tuple[int, dict[str, object]]:
         with runtime.sessions() as session, transaction(session):
             order = service.place_order(
-                session, customer_id=customer.id, package_id=body.package_id, esim_id=body.esim_id,
-                payment_method=body.payment_method, settings=settings, now=runtime.clock.now(),
+                session,
+                customer_id=customer.id,
+                package_id=body.package_id,
+                esim_id=body.esim_id,
+                payment_method=body.payment_method,
+                settings=settings,
+                now=runtime.clock.now(),
             )
         checkout.open_cashier(runtime, customer_id=customer.id, order_id=order.id, return_url=body.return_url)
         with runtime.sessions() as session:
             read = read_owned_order(session, customer_id=customer.id, order_id=order.id, language=language)
         return 201, read.model_dump(mode="json")
 
-    return idempotent(runtime, scope=customer.id, key=key,
-                      fingerprint=request_fingerprint(request.url.path, body.model_dump(mode="json")), work=work)
+    return idempotent(
+        runtime,
+        scope=customer.id,
+        key=key,
+        fingerprint=request_fingerprint(request.url.path, body.model_dump(mode="json")),
+        work=work,
+    )
 
 
 @router.post("/orders/{order_id}/pay", response_model=OrderRead)
-def pay_order(order_id: str, body: PayRequest, customer: CurrentCustomer, runtime: RuntimeDep,
-              session: SessionDep, language: Language) -> OrderRead:
+def pay_order(
+    order_id: str,
+    body: PayRequest,
+    customer: CurrentCustomer,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    language: Language,
+) -> OrderRead:
     """Card, Alipay, WeChat Pay: (re)open the cashier. Paying twice never takes money twice."""
     checkout.open_cashier(runtime, customer_id=customer.id, order_id=order_id, return_url=None)
     return read_owned_order(session, customer_id=customer.id, order_id=order_id, language=language)
 
 
 @router.post("/orders/{order_id}/cancel", response_model=OrderRead)
-def cancel_order(order_id: str, customer: CurrentCustomer, session: SessionDep, clock: ClockDep,
-                 language: Language) -> OrderRead:
+def cancel_order(
+    order_id: str, customer: CurrentCustomer, session: SessionDep, clock: ClockDep, language: Language
+) -> OrderRead:
     with transaction(session):
         service.cancel_order(session, customer_id=customer.id, order_id=order_id, now=clock.now())
     return read_owned_order(session, customer_id=customer.id, order_id=order_id, language=language)
@@ -136,8 +184,13 @@ def _encode_cursor(order: Order) -> str:
 
 
 @router.get("/orders", response_model=OrderPage)
-def list_orders(customer: CurrentCustomer, session: SessionDep, language: Language,
-                limit: Annotated[int, Query(ge=1, le=100)] = 20, cursor: str | None = None) -> OrderPage:
+def list_orders(
+    customer: CurrentCustomer,
+    session: SessionDep,
+    language: Language,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: str | None = None,
+) -> OrderPage:
     before = _decode_cursor(cursor) if cursor else None
     with transaction(session):
         found = service.list_orders(session, customer_id=customer.id, limit=limit + 1, before=before)

@@ -19,7 +19,9 @@ class QuoteRequest(BaseModel):
 class OrderCreate(QuoteRequest):
     payment_method: PaymentMethod
     return_url: str | None = Field(
-        default=None, max_length=1024, pattern=r"^https?://",
+        default=None,
+        max_length=1024,
+        pattern=r"^https?://",
         description="Where the cashier sends the payer back; defaults to the order's web page",
     )
 

@@ -77,22 +77,44 @@ def place_order(
     if priced.purpose == NEW_ESIM:
         _check_identity_quota(session, customer_id=customer_id, quota=settings.identity_esim_quota)
     order = Order(
-        id=new_id("ord"), customer_id=customer_id, kind=priced.purpose, package_id=priced.package.id,
-        esim_id=esim_id, status=states.PENDING_PAYMENT, payment_method=payment_method,
-        currency=priced.total.currency, subtotal=priced.subtotal.amount, discount=priced.discount.amount,
-        total=priced.total.amount, created_at=now, updated_at=now,
+        id=new_id("ord"),
+        customer_id=customer_id,
+        kind=priced.purpose,
+        package_id=priced.package.id,
+        esim_id=esim_id,
+        status=states.PENDING_PAYMENT,
+        payment_method=payment_method,
+        currency=priced.total.currency,
+        subtotal=priced.subtotal.amount,
+        discount=priced.discount.amount,
+        total=priced.total.amount,
+        created_at=now,
+        updated_at=now,
         expires_at=now + timedelta(seconds=settings.order_ttl_seconds),
     )
     session.add(order)
     for position, line in enumerate(priced.lines):
         order.lines.append(
-            OrderLine(id=new_id("oln"), position=position, kind=line.kind, descriptions=line.descriptions,
-                      amount=line.amount.amount, currency=line.amount.currency)
+            OrderLine(
+                id=new_id("oln"),
+                position=position,
+                kind=line.kind,
+                descriptions=line.descriptions,
+                amount=line.amount.amount,
+                currency=line.amount.currency,
+            )
         )
     _record(order, states.PENDING_PAYMENT, None, now)
     payments.create_payment(session, order_id=order.id, provider=payment_method, amount=priced.total, now=now)
-    jobs.enqueue(session, EXPIRE_JOB, {"order_id": order.id}, now=now, run_at=order.expires_at,
-                 max_attempts=settings.job_max_attempts, dedupe_key=f"expire:{order.id}")
+    jobs.enqueue(
+        session,
+        EXPIRE_JOB,
+        {"order_id": order.id},
+        now=now,
+        run_at=order.expires_at,
+        max_attempts=settings.job_max_attempts,
+        dedupe_key=f"expire:{order.id}",
+    )
     return order
 
 
@@ -104,7 +126,9 @@ def _check_identity_quota(session: Session, *, customer_id: str, quota: int) -> 
     held = esims.count_live_esims(session, customer_ids=holders)
     pending = session.scalar(
         select(func.count()).where(
-            Order.customer_id.in_(holders), Order.kind == NEW_ESIM, Order.status.in_(states.OPEN),
+            Order.customer_id.in_(holders),
+            Order.kind == NEW_ESIM,
+            Order.status.in_(states.OPEN),
         )
     )
     kyc.check_quota(held + int(pending or 0), quota)
@@ -169,7 +193,9 @@ def expire_order(session: Session, *, order_id: str, now: datetime) -> Order:
     return order
 
 
-def apply_payment_notice(session: Session, notice: PaymentNotice, *, settings: Settings, now: datetime) -> Payment:
+def apply_payment_notice(
+    session: Session, notice: PaymentNotice, *, settings: Settings, now: datetime
+) -> Payment:
     """A verified provider notice: a first success pays the order and queues its fulfilment.
 
     Money that arrives for an order that can no longer be paid (cancelled,
@@ -181,16 +207,28 @@ def apply_payment_notice(session: Session, notice: PaymentNotice, *, settings: S
     order = get_order(session, result.payment.order_id, lock=True)
     if order.status == states.PENDING_PAYMENT:
         transition(order, states.PAID, now=now)
-        jobs.enqueue(session, FULFIL_JOB, {"order_id": order.id}, now=now,
-                     max_attempts=settings.job_max_attempts, dedupe_key=f"fulfil:{order.id}")
+        jobs.enqueue(
+            session,
+            FULFIL_JOB,
+            {"order_id": order.id},
+            now=now,
+            max_attempts=settings.job_max_attempts,
+            dedupe_key=f"fulfil:{order.id}",
+        )
     else:
         enqueue_refund(session, payment_id=result.payment.id, settings=settings, now=now)
     return result.payment
 
 
 def enqueue_refund(session: Session, *, payment_id: str, settings: Settings, now: datetime) -> None:
-    jobs.enqueue(session, REFUND_JOB, {"payment_id": payment_id}, now=now,
-                 max_attempts=settings.job_max_attempts, dedupe_key=f"refund:{payment_id}")
+    jobs.enqueue(
+        session,
+        REFUND_JOB,
+        {"payment_id": payment_id},
+        now=now,
+        max_attempts=settings.job_max_attempts,
+        dedupe_key=f"refund:{payment_id}",
+    )
 
 
 def fail_order(session: Session, *, order_id: str, settings: Settings, now: datetime) -> Order:

@@ -24,19 +24,31 @@ CARD_OUTCOMES = {
 
 
 @router.post("/webhooks/card", responses={200: {"description": "applied, or a repeat acknowledged"}})
-async def card_webhook(request: Request, session: SessionDep, settings: SettingsDep,
-                       clock: ClockDep) -> JSONResponse:
+async def card_webhook(
+    request: Request, session: SessionDep, settings: SettingsDep, clock: ClockDep
+) -> JSONResponse:
     # The signature covers the raw bytes: read them before anything parses the body.
     payload = await request.body()
-    event = verify_webhook(payload, request.headers.get(SIGNATURE_HEADER), settings.secret("card_webhook_secret"),
-                           now=clock.now(), tolerance_seconds=settings.webhook_tolerance_seconds)
+    event = verify_webhook(
+        payload,
+        request.headers.get(SIGNATURE_HEADER),
+        settings.secret("card_webhook_secret"),
+        now=clock.now(),
+        tolerance_seconds=settings.webhook_tolerance_seconds,
+    )
     outcome = CARD_OUTCOMES.get(event.type)
     if outcome is None:
         # Refund confirmations and other events need no action here: acknowledge so they are not retried.
         return JSONResponse({"received": True, "applied": False})
     intent = intent_from_object(event.object)
-    notice = PaymentNotice(provider="card", event_id=event.id, kind=event.type, reference=intent.id,
-                           amount=intent.amount, outcome=outcome)
+    notice = PaymentNotice(
+        provider="card",
+        event_id=event.id,
+        kind=event.type,
+        reference=intent.id,
+        amount=intent.amount,
+        outcome=outcome,
+    )
     try:
         with transaction(session):
             orders.apply_payment_notice(session, notice, settings=settings, now=clock.now())

@@ -18,7 +18,12 @@ from crossbay.payments.errors import AmountMismatch, UnknownPayment
 from crossbay.payments.models import Payment, ProviderEvent
 
 CREATED, PENDING, SUCCEEDED, FAILED, CANCELED, REFUNDED = (
-    "created", "pending", "succeeded", "failed", "canceled", "refunded",
+    "created",
+    "pending",
+    "succeeded",
+    "failed",
+    "canceled",
+    "refunded",
 )
 SUCCEEDED_OUTCOME, FAILED_OUTCOME, CANCELED_OUTCOME = "succeeded", "failed", "canceled"
 
@@ -42,10 +47,18 @@ class NoticeResult:
     newly_succeeded: bool
 
 
-def create_payment(session: Session, *, order_id: str, provider: str, amount: Money, now: datetime) -> Payment:
+def create_payment(
+    session: Session, *, order_id: str, provider: str, amount: Money, now: datetime
+) -> Payment:
     payment = Payment(
-        id=new_id("pay"), order_id=order_id, provider=provider, status=CREATED, amount=amount.amount,
-        currency=amount.currency, created_at=now, updated_at=now,
+        id=new_id("pay"),
+        order_id=order_id,
+        provider=provider,
+        status=CREATED,
+        amount=amount.amount,
+        currency=amount.currency,
+        created_at=now,
+        updated_at=now,
     )
     session.add(payment)
     return payment
@@ -99,8 +112,14 @@ def record_notice(session: Session, notice: PaymentNotice, *, now: datetime) -> 
     try:
         with session.begin_nested():
             session.add(
-                ProviderEvent(id=new_id("pev"), provider=notice.provider, event_id=notice.event_id,
-                              kind=notice.kind, payment_id=payment.id, received_at=now)
+                ProviderEvent(
+                    id=new_id("pev"),
+                    provider=notice.provider,
+                    event_id=notice.event_id,
+                    kind=notice.kind,
+                    payment_id=payment.id,
+                    received_at=now,
+                )
             )
     except IntegrityError:
         return NoticeResult(payment, duplicate=True, newly_succeeded=False)
@@ -110,7 +129,10 @@ def record_notice(session: Session, notice: PaymentNotice, *, now: datetime) -> 
         payment.updated_at = now
         amount = Money(payment.amount, payment.currency)
         ledger.post(
-            session, kind="payment.captured", reference=payment.id, now=now,
+            session,
+            kind="payment.captured",
+            reference=payment.id,
+            now=now,
             lines=[Line(f"clearing:{payment.provider}", amount), Line("unearned:orders", -amount)],
         )
         return NoticeResult(payment, duplicate=False, newly_succeeded=True)
@@ -131,7 +153,10 @@ def record_refund(session: Session, *, payment_id: str, now: datetime) -> Paymen
     if payment.status == SUCCEEDED:
         amount = Money(payment.amount, payment.currency)
         ledger.post(
-            session, kind="payment.refunded", reference=payment.id, now=now,
+            session,
+            kind="payment.refunded",
+            reference=payment.id,
+            now=now,
             lines=[Line("unearned:orders", amount), Line(f"clearing:{payment.provider}", -amount)],
         )
         payment.status = REFUNDED
@@ -142,6 +167,9 @@ def record_refund(session: Session, *, payment_id: str, now: datetime) -> Paymen
 def recognize_revenue(session: Session, *, order_id: str, amount: Money, now: datetime) -> None:
     """Delivered: what was owed to the customer becomes ours."""
     ledger.post(
-        session, kind="order.fulfilled", reference=order_id, now=now,
+        session,
+        kind="order.fulfilled",
+        reference=order_id,
+        now=now,
         lines=[Line("unearned:orders", amount), Line("revenue:sales", -amount)],
     )

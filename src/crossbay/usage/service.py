@@ -30,10 +30,16 @@ def add_bundle(session: Session, *, esim_id: str, order_id: str, package: Packag
     data = package.data_mb * MB if package.data_mb is not None else None
     voice = package.voice_minutes * 60 if package.voice_minutes is not None else None
     bundle = Bundle(
-        id=new_id("bdl"), esim_id=esim_id, order_id=order_id, package_id=package.id,
+        id=new_id("bdl"),
+        esim_id=esim_id,
+        order_id=order_id,
+        package_id=package.id,
         # A first-use bundle waits for the network's first session to start its clock.
         status=ACTIVE if starts_now else QUEUED,
-        data_total_bytes=data, data_remaining_bytes=data, voice_total_seconds=voice, voice_remaining_seconds=voice,
+        data_total_bytes=data,
+        data_remaining_bytes=data,
+        voice_total_seconds=voice,
+        voice_remaining_seconds=voice,
         starts_at=now if starts_now else None,
         expires_at=bundle_expiry(now, package.validity_days) if starts_now else None,
         created_at=now,
