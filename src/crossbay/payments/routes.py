@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 
 from crossbay.api.deps import ClockDep, SessionDep, SettingsDep
 from crossbay.db import transaction
+from crossbay.errors import CrossbayError
 from crossbay.orders import service as orders
 from crossbay.payments.card import SIGNATURE_HEADER, intent_from_object, verify_webhook
 from crossbay.payments.service import CANCELED_OUTCOME, FAILED_OUTCOME, SUCCEEDED_OUTCOME, PaymentNotice
@@ -29,30 +30,31 @@ async def card_webhook(
 ) -> JSONResponse:
     # The signature covers the raw bytes: read them before anything parses the body.
     payload = await request.body()
-    event = verify_webhook(
-        payload,
-        request.headers.get(SIGNATURE_HEADER),
-        settings.secret("card_webhook_secret"),
-        now=clock.now(),
-        tolerance_seconds=settings.webhook_tolerance_seconds,
-    )
-    outcome = CARD_OUTCOMES.get(event.type)
-    if outcome is None:
-        # Refund confirmations and other events need no action here: acknowledge so they are not retried.
-        return JSONResponse({"received": True, "applied": False})
-    intent = intent_from_object(event.object)
-    notice = PaymentNotice(
-        provider="card",
-        event_id=event.id,
-        kind=event.type,
-        reference=intent.id,
-        amount=intent.amount,
-        outcome=outcome,
-    )
     try:
+        event = verify_webhook(
+            payload,
+            request.headers.get(SIGNATURE_HEADER),
+            settings.secret("card_webhook_secret"),
+            now=clock.now(),
+            tolerance_seconds=settings.webhook_tolerance_seconds,
+        )
+        outcome = CARD_OUTCOMES.get(event.type)
+        if outcome is None:
+            # Refund confirmations and other events need no action: acknowledge so they are not retried.
+            return JSONResponse({"received": True, "applied": False})
+        intent = intent_from_object(event.object)
+        notice = PaymentNotice(
+            provider="card",
+            event_id=event.id,
+            kind=event.type,
+            reference=intent.id,
+            amount=intent.amount,
+            outcome=outcome,
+        )
         with transaction(session):
             orders.apply_payment_notice(session, notice, settings=settings, now=clock.now())
-    except Exception:
-        log.warning("card notification refused", extra={"event_type": event.type})
+    except CrossbayError as error:
+        # A refused notice is either an attack or a provider-side mistake: operators must see it.
+        log.warning("card notification refused", extra={"code": error.code})
         raise
     return JSONResponse({"received": True})
