@@ -6,46 +6,22 @@ Every screen is saved to var/screenshots/ so a person can look at what a custome
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from tests.support.journey import hkid_with_check, new_phone, poll
-from tests.support.servers import REPO, demo_on_sqlite
+from tests.support.servers import REPO
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync",
-]
 SCREENSHOTS = REPO / "var" / "screenshots"
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 800}
 # Fulfilment runs in the demo's worker: SM-DP+ calls and quota, normally a second or two.
 FULFILMENT_TIMEOUT_MS = 60_000
 ACTIVATION_CODE = re.compile(r"^LPA:1\$[^$]+\$[^$]+$")
-
-
-@pytest.fixture(scope="module")
-def base_url() -> Iterator[str]:
-    with demo_on_sqlite() as (_deployment, process):
-        assert process.url is not None
-        yield process.url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is not installed")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield launched
-        launched.close()
 
 
 def _context(browser: Browser, base_url: str, viewport: dict[str, int], *, locale: str,
@@ -182,7 +158,7 @@ def test_landing_and_home_in_english_on_a_desktop(browser: Browser, base_url: st
     page.goto("/?lang=en")
     expect(page.locator("html")).to_have_attribute("lang", "en")
     expect(page.get_by_role("heading", level=1)).to_have_text("One eSIM for Hong Kong, Macau and mainland China")
-    screenshot(page, 1, "landing-en")
+    screenshot(page, 21, "landing-en")
 
     # The choice is remembered: the next page is English without ?lang=, despite a Chinese browser.
     page.get_by_role("link", name="Sign in or create an account").click()
@@ -193,12 +169,12 @@ def test_landing_and_home_in_english_on_a_desktop(browser: Browser, base_url: st
     page.goto("/home")
     expect(page.get_by_role("heading", level=1)).to_have_text("My account")
     expect(page.get_by_text("Complete real-name registration before buying a new eSIM.")).to_be_visible()
-    screenshot(page, 2, "home-en")
+    screenshot(page, 22, "home-en")
 
     page.locator("a[hreflang=zh-Hans]").click()
     expect(page.locator("html")).to_have_attribute("lang", "zh-Hans")
     expect(page.get_by_role("heading", level=1)).to_have_text("我的账户")
-    screenshot(page, 3, "home-zh-Hans")
+    screenshot(page, 23, "home-zh-Hans")
     context.close()
 
 
@@ -219,7 +195,7 @@ def test_the_journey_works_with_javascript_off(browser: Browser, base_url: str) 
     expect(page).to_have_url(re.compile(r"/orders/ord_"))
     expect(page.get_by_role("link", name="Install your eSIM")).to_be_visible(timeout=FULFILMENT_TIMEOUT_MS)
     expect(page.locator("meta[http-equiv=refresh]")).to_have_count(0)
-    screenshot(page, 1, "order-fulfilled-nojs")
+    screenshot(page, 31, "order-fulfilled-nojs")
     page.get_by_role("link", name="Install your eSIM").click()
     assert ACTIVATION_CODE.match(page.locator("#activation-code").input_value())
     # Without scripts the copy button stays hidden and the field is there to select by hand.

@@ -14,12 +14,9 @@ import hashlib
 import hmac
 import json
 import logging
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from html import escape
 from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -34,16 +31,15 @@ from crossbay.api.deps import RuntimeDep, SessionDep
 from crossbay.db import new_id, transaction
 from crossbay.errors import NotFound
 from crossbay.i18n import negotiate_language
-from crossbay.money import Money
 from crossbay.payments.card import SIGNATURE_HEADER, sign_webhook
 from crossbay.runtime import Runtime
+from crossbay.sandbox.card_cashier import CASHIER_HEADERS, FINAL_STATES, cashier_page_html, missing_page
 from crossbay.sandbox.card_models import SandboxCardIntent, SandboxCardRefund, SandboxCardRequest
+from crossbay.sandbox.notifier import deliver_at_least_once
 
 log = logging.getLogger("crossbay.sandbox.card")
 
 API_VERSION = "2024-06-20"
-TEST_CARD = "4242 4242 4242 4242"
-_FINAL = frozenset({"succeeded", "canceled"})
 _CANCELLABLE = frozenset(
     {"requires_payment_method", "requires_confirmation", "requires_action", "processing"}
 )
@@ -485,33 +481,10 @@ def _event(kind: str, obj: dict[str, Any], runtime: Runtime) -> dict[str, Any]:
 
 
 def _deliver(runtime: Runtime, event: dict[str, Any], *, first_now: bool) -> None:
-    """Send ``event`` (now, if asked, then again from a thread), the same id every time: at least once."""
     body = json.dumps(event, separators=(",", ":")).encode()
-    failed_first = first_now and not _post_event(runtime, body)
-    deliveries = runtime.settings.sandbox_webhook_repeats + (0 if first_now else 1)
-    if deliveries or failed_first:
-        threading.Thread(
-            target=_deliver_later,
-            args=(runtime, body, str(event["id"]), failed_first, deliveries),
-            name="sandbox-card-webhook",
-            daemon=True,
-        ).start()
-
-
-def _deliver_later(runtime: Runtime, body: bytes, event_id: str, retry_first: bool, deliveries: int) -> None:
-    delay = runtime.settings.sandbox_webhook_repeat_delay_seconds
-    if retry_first:
-        _post_with_retries(runtime, body, event_id, delay, _DELIVERY_ATTEMPTS - 1)
-    for _ in range(deliveries):
-        _post_with_retries(runtime, body, event_id, delay, _DELIVERY_ATTEMPTS)
-
-
-def _post_with_retries(runtime: Runtime, body: bytes, event_id: str, delay: float, attempts: int) -> None:
-    for attempt in range(attempts):
-        time.sleep(delay * 2**attempt)
-        if _post_event(runtime, body):
-            return
-    log.warning("sandbox card webhook not accepted", extra={"event_id": event_id})
+    deliver_at_least_once(
+        runtime, lambda: _post_event(runtime, body), label=str(event["id"]), first_now=first_now
+    )
 
 
 def _post_event(runtime: Runtime, body: bytes) -> bool:
@@ -535,8 +508,8 @@ def cashier_page(reference: str, request: Request, session: SessionDep) -> HTMLR
     with transaction(session):
         intent = session.get(SandboxCardIntent, reference)
     if intent is None:
-        return HTMLResponse(_page(language, f"<p>{escape(_TEXT[language]['missing'])}</p>"), status_code=404)
-    return HTMLResponse(_page(language, _cashier_body(intent, language)))
+        return HTMLResponse(missing_page(language), status_code=404, headers=CASHIER_HEADERS)
+    return HTMLResponse(cashier_page_html(intent, language), headers=CASHIER_HEADERS)
 
 
 @router.post("/sandbox/pay/card/{reference}/approve")
@@ -554,7 +527,7 @@ def _settle(reference: str, *, approved: bool, session: Session, runtime: Runtim
         intent = _locked_intent(session, reference)
         if intent is None:
             return _missing("payment_intent", reference, param="intent", status=404)
-        if intent.status in _FINAL:
+        if intent.status in FINAL_STATES:
             return _error(
                 409,
                 f"This PaymentIntent's status is {intent.status}.",
@@ -591,111 +564,3 @@ def _with_query(url: str, **extra: str) -> str:
     parts = urlsplit(url)
     query = [*parse_qsl(parts.query, keep_blank_values=True), *extra.items()]
     return urlunsplit(parts._replace(query=urlencode(query)))
-
-
-_TEXT: dict[str, dict[str, str]] = {
-    "zh-Hant": {
-        "title": "沙盒信用卡付款",
-        "merchant": "商戶",
-        "amount": "金額",
-        "card": "卡號",
-        "expiry": "有效期",
-        "cvc": "安全碼",
-        "approve": "批准付款",
-        "decline": "拒絕付款",
-        "note": "這是測試環境，不會扣取真實款項。",
-        "succeeded": "這筆付款已完成。",
-        "canceled": "這筆付款已取消。",
-        "declined": "上次付款被拒絕，可以再試一次。",
-        "back": "返回商戶",
-        "missing": "找不到這筆付款。",
-    },
-    "zh-Hans": {
-        "title": "沙盒银行卡付款",
-        "merchant": "商户",
-        "amount": "金额",
-        "card": "卡号",
-        "expiry": "有效期",
-        "cvc": "安全码",
-        "approve": "批准付款",
-        "decline": "拒绝付款",
-        "note": "这是测试环境，不会扣取真实款项。",
-        "succeeded": "这笔付款已完成。",
-        "canceled": "这笔付款已取消。",
-        "declined": "上次付款被拒绝，可以再试一次。",
-        "back": "返回商户",
-        "missing": "找不到这笔付款。",
-    },
-    "en": {
-        "title": "Sandbox card payment",
-        "merchant": "Merchant",
-        "amount": "Amount",
-        "card": "Card number",
-        "expiry": "Expiry",
-        "cvc": "CVC",
-        "approve": "Approve payment",
-        "decline": "Decline payment",
-        "note": "This is a test environment; no real money moves.",
-        "succeeded": "This payment is complete.",
-        "canceled": "This payment was cancelled.",
-        "declined": "The last attempt was declined; you can try again.",
-        "back": "Back to the merchant",
-        "missing": "No such payment.",
-    },
-}
-
-_STYLE = (
-    "body{font-family:system-ui,-apple-system,'PingFang HK','Noto Sans CJK TC',sans-serif;margin:0;"
-    "background:#f3f4f6;color:#111827}main{max-width:26rem;margin:2rem auto;padding:1.5rem;background:#fff;"
-    "border-radius:.75rem;box-shadow:0 1px 4px #0002}h1{font-size:1.25rem;margin:0 0 1rem}"
-    "dl{display:grid;grid-template-columns:auto 1fr;gap:.5rem 1rem}dt{color:#6b7280}dd{margin:0}"
-    ".amount{font-size:1.5rem;font-weight:600}label{display:block;margin:.75rem 0 .25rem;color:#6b7280}"
-    "input{width:100%;box-sizing:border-box;padding:.6rem;font-size:1rem;border:1px solid #d1d5db;"
-    "border-radius:.4rem}.row{display:flex;gap:.75rem}.row>div{flex:1}form{margin-top:1rem}"
-    "button{width:100%;padding:.8rem;font-size:1rem;border:0;border-radius:.5rem;cursor:pointer}"
-    ".ok{background:#2563eb;color:#fff}.no{background:#e5e7eb;color:#111827}"
-    ".note{font-size:.85rem;color:#6b7280}.notice{background:#fef3c7;padding:.5rem;border-radius:.4rem}"
-)
-
-
-def _page(language: str, body: str) -> str:
-    title = escape(_TEXT[language]["title"])
-    return (
-        f'<!doctype html><html lang="{language}"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{title}</title><style>{_STYLE}</style></head>"
-        f"<body><main><h1>{title}</h1>{body}</main></body></html>"
-    )
-
-
-def _cashier_body(intent: SandboxCardIntent, language: str) -> str:
-    text = _TEXT[language]
-    amount = Money(intent.amount, intent.currency.upper()).format(language)
-    parts = [
-        f"<dl><dt>{escape(text['merchant'])}</dt><dd>crossbay sandbox</dd>"
-        f'<dt>{escape(text["amount"])}</dt><dd class="amount">{escape(amount)}</dd>',
-        f"<dt></dt><dd>{escape(intent.description)}</dd>" if intent.description else "",
-        "</dl>",
-    ]
-    if intent.status in _FINAL:
-        parts.append(f'<p class="notice">{escape(text[intent.status])}</p>')
-        if intent.return_url and intent.return_url.startswith(("https://", "http://")):
-            parts.append(f'<p><a href="{escape(intent.return_url)}">{escape(text["back"])}</a></p>')
-        return "".join(parts)
-    if intent.last_payment_error:
-        parts.append(f'<p class="notice">{escape(text["declined"])}</p>')
-    base = f"/sandbox/pay/card/{escape(intent.id)}"
-    parts.append(
-        f'<label for="card">{escape(text["card"])}</label>'
-        f'<input id="card" value="{TEST_CARD}" inputmode="numeric" autocomplete="off" readonly>'
-        f'<div class="row"><div><label for="exp">{escape(text["expiry"])}</label>'
-        '<input id="exp" value="12/34" readonly></div>'
-        f'<div><label for="cvc">{escape(text["cvc"])}</label>'
-        '<input id="cvc" value="123" readonly></div></div>'
-        f'<form method="post" action="{base}/approve"><button class="ok" type="submit">'
-        f"{escape(text['approve'])}</button></form>"
-        f'<form method="post" action="{base}/decline"><button class="no" type="submit">'
-        f"{escape(text['decline'])}</button></form>"
-        f'<p class="note">{escape(text["note"])}</p>'
-    )
-    return "".join(parts)

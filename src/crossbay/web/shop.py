@@ -14,7 +14,7 @@ from crossbay.esim import service as esims
 from crossbay.esim.routes import esim_reads
 from crossbay.ledger import service as ledger
 from crossbay.web.pages import CustomerDep, PageDep, PageRoute
-from crossbay.web.views import REGION_FILTERS, esim_view, package_view
+from crossbay.web.views import REGION_FILTERS, by_kind, esim_view, package_view
 
 router = APIRouter(route_class=PageRoute)
 
@@ -45,4 +45,4 @@ def top_up(esim_id: str, page: PageDep, customer: CustomerDep, session: SessionD
         balance = ledger.wallet_balance(session, customer.id)
         packages = catalog.list_packages(session, purpose="topup", region=chosen)
     return page.render("topup.html", esim=view, balance=page.money(balance), region=chosen,
-                       regions=REGION_FILTERS, packages=[package_view(p, page.language) for p in packages])
+                       regions=REGION_FILTERS, packages=by_kind([package_view(p, page.language) for p in packages]))

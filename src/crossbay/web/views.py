@@ -10,6 +10,7 @@ from crossbay.esim.routes import BundleRead, EsimRead
 from crossbay.i18n import localized
 
 REGION_FILTERS = ("hk", "mo", "cn", "gba")
+KIND_ORDER = ("data", "voice", "bundle")  # what most travellers look for first
 
 
 def data_amount(mb: int | None) -> str | None:
@@ -45,6 +46,15 @@ def package_view(package: Package, language: str) -> PackageView:
         regions=list(package.regions), networks=list(package.networks),
         price=catalog.price_of(package).format(language),
     )
+
+
+def by_kind(packages: list[PackageView]) -> list[tuple[str, list[PackageView]]]:
+    """Packages grouped by kind, data first, keeping catalog order within each group."""
+    groups: dict[str, list[PackageView]] = {}
+    for package in packages:
+        groups.setdefault(package.kind, []).append(package)
+    ordered = sorted(groups, key=lambda kind: KIND_ORDER.index(kind) if kind in KIND_ORDER else len(KIND_ORDER))
+    return [(kind, groups[kind]) for kind in ordered]
 
 
 @dataclass(frozen=True)
