@@ -12,10 +12,10 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.support.journey import buy, first_package, register_identity, sign_in, wait_fulfilled
-from tests.support.servers import Deployment, demo_on_sqlite, free_port, postgres_schema
 
 from crossbay.esim.activation import iccid_is_valid
+from tests.support.journey import buy, first_package, register_identity, sign_in, wait_fulfilled
+from tests.support.servers import Deployment, demo_on_sqlite, free_port, postgres_schema
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 LPA = re.compile(r"^LPA:1\$[^$]+\$[^$]+$")

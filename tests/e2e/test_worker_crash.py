@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from tests.support.journey import buy, first_package, poll, register_identity, sign_in, wait_fulfilled
 from tests.support.servers import Deployment, free_port, postgres_schema
 

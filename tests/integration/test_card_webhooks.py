@@ -10,8 +10,6 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import func, select
-from tests.conftest import LiveServer, problem
-from tests.support.journey import Customer, first_package, poll, register_identity, sign_in, wait_fulfilled
 
 from crossbay.db import transaction
 from crossbay.esim.models import Esim
@@ -19,6 +17,8 @@ from crossbay.ledger.models import LedgerTransaction
 from crossbay.ledger.service import account_balance, trial_balance
 from crossbay.payments.card import sign_webhook
 from crossbay.payments.models import Payment, ProviderEvent
+from tests.conftest import LiveServer, problem
+from tests.support.journey import Customer, first_package, poll, register_identity, sign_in, wait_fulfilled
 
 
 @pytest.fixture

@@ -25,8 +25,11 @@ def test_health_and_readiness(http: httpx.Client) -> None:
 def test_metrics_expose_latency_orders_and_queue_depth(http: httpx.Client) -> None:
     sign_in([http])  # a request, an SMS job
     text = http.get("/metrics").text
-    assert re.search(r'crossbay_http_request_duration_seconds_bucket\{le="[^"]+",method="POST",'
-                     r'route="/api/v1/auth/otp",status="202"\} [1-9]', text)
+    assert re.search(
+        r'crossbay_http_request_duration_seconds_bucket\{le="[^"]+",method="POST",'
+        r'route="/api/v1/auth/otp",status="202"\} [1-9]',
+        text,
+    )
     assert "crossbay_jobs{" in text
     assert "# TYPE crossbay_orders gauge" in text
 
@@ -34,12 +37,27 @@ def test_metrics_expose_latency_orders_and_queue_depth(http: httpx.Client) -> No
 def test_openapi_describes_the_v1_contract(http: httpx.Client) -> None:
     document = http.get("/api/v1/openapi.json").json()
     paths = document["paths"]
-    for path in ("/api/v1/auth/otp", "/api/v1/auth/token", "/api/v1/auth/refresh", "/api/v1/auth/logout",
-                 "/api/v1/me", "/api/v1/me/password", "/api/v1/me/identity", "/api/v1/packages",
-                 "/api/v1/packages/{package_id}", "/api/v1/devices/compatibility", "/api/v1/esims",
-                 "/api/v1/esims/{esim_id}", "/api/v1/esims/{esim_id}/qr.png", "/api/v1/orders/quote",
-                 "/api/v1/orders", "/api/v1/orders/{order_id}", "/api/v1/orders/{order_id}/pay",
-                 "/api/v1/orders/{order_id}/cancel", "/webhooks/card"):
+    for path in (
+        "/api/v1/auth/otp",
+        "/api/v1/auth/token",
+        "/api/v1/auth/refresh",
+        "/api/v1/auth/logout",
+        "/api/v1/me",
+        "/api/v1/me/password",
+        "/api/v1/me/identity",
+        "/api/v1/packages",
+        "/api/v1/packages/{package_id}",
+        "/api/v1/devices/compatibility",
+        "/api/v1/esims",
+        "/api/v1/esims/{esim_id}",
+        "/api/v1/esims/{esim_id}/qr.png",
+        "/api/v1/orders/quote",
+        "/api/v1/orders",
+        "/api/v1/orders/{order_id}",
+        "/api/v1/orders/{order_id}/pay",
+        "/api/v1/orders/{order_id}/cancel",
+        "/webhooks/card",
+    ):
         assert path in paths, path
     assert not any(p.startswith("/sandbox") for p in paths)
     assert "Package" in str(paths["/api/v1/packages"]) or "PackageList" in str(document["components"])

@@ -8,10 +8,10 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 from sqlalchemy import func, select
-from tests.conftest import LiveServer, problem
-from tests.support.journey import Customer, buy, first_package, register_identity, sign_in, wait_fulfilled
 
 from crossbay.orders.models import Order
+from tests.conftest import LiveServer, problem
+from tests.support.journey import Customer, buy, first_package, register_identity, sign_in, wait_fulfilled
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import httpx
 import pytest
+
 from tests.conftest import LiveServer, problem
 from tests.support import sensitive
 from tests.support.journey import new_phone, poll, sign_in

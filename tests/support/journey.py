@@ -90,8 +90,9 @@ def sign_in(clients: list[httpx.Client], phone: str | None = None) -> Customer:
     )
     assert token.status_code == 200, token.text
     customer.token = token.json()["access_token"]
-    sensitive.register(code.group(1), customer.token, token.json()["refresh_token"], customer.phone,
-                       customer.phone[1:])
+    sensitive.register(
+        code.group(1), customer.token, token.json()["refresh_token"], customer.phone, customer.phone[1:]
+    )
     return customer
 
 
