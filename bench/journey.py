@@ -38,27 +38,21 @@ from tests.support.journey import (
     sign_in,
     wait_fulfilled,
 )
-from tests.support.servers import Deployment, free_port, postgres_schema, postgres_url
+from tests.support.servers import Deployment, postgres_schema, postgres_url
 
 
 def run_journey(orders: int, concurrency: int) -> dict[str, float]:
     with postgres_schema() as url:
         deployment = Deployment(url, extra_env={"CROSSBAY_LOG_LEVEL": "WARNING"})
         try:
-            deployment.run("db", "upgrade")
-            deployment.run("seed")
-            ports = [free_port(), free_port()]
-            base = {"CROSSBAY_BASE_URL": f"http://127.0.0.1:{ports[0]}"}
-            for index, port in enumerate(ports):
-                deployment.start(f"bench-serve{index}", "serve", "--port", str(port), port=port, **base)
-            deployment.start("bench-worker", "worker", **base)
+            urls = deployment.start_cluster(servers=2)
             clients = [
                 httpx.Client(
-                    base_url=f"http://127.0.0.1:{p}",
+                    base_url=url,
                     timeout=60,
                     limits=httpx.Limits(max_connections=concurrency * 2),
                 )
-                for p in ports
+                for url in urls
             ]
             customers = [_customer_with_esim(clients) for _ in range(concurrency)]
             package_id = first_package(customers[0], "topup")["id"]

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-import uvicorn
 from sqlalchemy.orm import Session
 
 from crossbay.clock import FrozenClock, ShiftedClock
@@ -31,7 +30,8 @@ from crossbay.migrate import upgrade
 from crossbay.runtime import Runtime
 from crossbay.settings import Settings
 from tests.support import sensitive
-from tests.support.servers import free_port, postgres_url
+from tests.support.servers import postgres_url
+from tests.support.threaded_server import serve_in_thread
 
 ENGINES = ["sqlite", "postgresql"]
 RUN_DIR_VAR = "CROSSBAY_TEST_RUN_DIR"
@@ -169,33 +169,16 @@ class LiveServer:
 def live_server(database_url: str, engine: sa.Engine) -> Iterator[LiveServer]:
     from crossbay.app import create_app
 
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    runtime = Runtime(settings=test_settings(database_url, base_url=url), engine=engine, clock=ShiftedClock())
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(runtime),
-            host="127.0.0.1",
-            port=port,
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "test server did not start"
-        time.sleep(0.02)
-    live = LiveServer(runtime, url)
-    worker_thread = threading.Thread(target=live.worker.run_forever, daemon=True)
-    worker_thread.start()
-    yield live
-    live.worker.stop()
-    worker_thread.join(10)
-    server.should_exit = True
-    thread.join(10)
+    runtime = Runtime(settings=test_settings(database_url), engine=engine, clock=ShiftedClock())
+    with serve_in_thread(create_app(runtime)) as url:
+        # Partners call back to the app's own URL, known only once the port is bound.
+        runtime.settings = runtime.settings.model_copy(update={"base_url": url})
+        live = LiveServer(runtime, url)
+        worker_thread = threading.Thread(target=live.worker.run_forever, daemon=True)
+        worker_thread.start()
+        yield live
+        live.worker.stop()
+        worker_thread.join(10)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import re
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.support.journey import hkid_with_check, new_phone, poll
 from tests.support.servers import REPO
@@ -24,10 +24,15 @@ FULFILMENT_TIMEOUT_MS = 60_000
 ACTIVATION_CODE = re.compile(r"^LPA:1\$[^$]+\$[^$]+$")
 
 
-def _context(browser: Browser, base_url: str, viewport: dict[str, int], *, locale: str,
-             javascript: bool = True) -> BrowserContext:
-    context = browser.new_context(base_url=base_url, viewport=viewport,  # type: ignore[arg-type]
-                                  locale=locale, java_script_enabled=javascript)
+def _context(
+    browser: Browser, base_url: str, viewport: dict[str, int], *, locale: str, javascript: bool = True
+) -> BrowserContext:
+    context = browser.new_context(
+        base_url=base_url,
+        viewport=viewport,  # type: ignore[arg-type]
+        locale=locale,
+        java_script_enabled=javascript,
+    )
     context.set_default_timeout(15_000)
     return context
 
@@ -39,15 +44,18 @@ def screenshot(page: Page, number: int, name: str) -> None:
     overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
     assert overflow <= 0, f"{name}: the page is {overflow}px wider than the {size['width']}px screen"
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{number:02d}-{name}-{size['width']}x{size['height']}.png"),
-                    full_page=True)
+    page.screenshot(
+        path=str(SCREENSHOTS / f"{number:02d}-{name}-{size['width']}x{size['height']}.png"), full_page=True
+    )
 
 
 def sms_code(base_url: str, phone: str) -> str:
     """The code the sandbox SMS gateway would have delivered (the worker sends it a moment later)."""
+
     def fetch() -> list[dict[str, str]]:
-        items: list[dict[str, str]] = httpx.get(f"{base_url}/sandbox/sms/messages", params={"phone": phone}).json()[
-            "items"]
+        items: list[dict[str, str]] = httpx.get(
+            f"{base_url}/sandbox/sms/messages", params={"phone": phone}
+        ).json()["items"]
         return items
 
     items = poll(fetch, bool, timeout=30)
@@ -56,9 +64,10 @@ def sms_code(base_url: str, phone: str) -> str:
     return found.group(1)
 
 
-def sign_in(page: Page, base_url: str, phone: str, *, send: str, submit: str,
-            shots: tuple[int, int] | None = None) -> None:
-    if not page.url.endswith("/signin"):
+def sign_in(
+    page: Page, base_url: str, phone: str, *, send: str, submit: str, shots: tuple[int, int] | None = None
+) -> None:
+    if "/signin" not in page.url:
         page.goto("/signin")
     page.get_by_label(re.compile("手機號碼|手机号码|Mobile number")).fill(phone)
     if shots:
@@ -157,7 +166,9 @@ def test_landing_and_home_in_english_on_a_desktop(browser: Browser, base_url: st
 
     page.goto("/?lang=en")
     expect(page.locator("html")).to_have_attribute("lang", "en")
-    expect(page.get_by_role("heading", level=1)).to_have_text("One eSIM for Hong Kong, Macau and mainland China")
+    expect(page.get_by_role("heading", level=1)).to_have_text(
+        "One eSIM for Hong Kong, Macau and mainland China"
+    )
     screenshot(page, 21, "landing-en")
 
     # The choice is remembered: the next page is English without ?lang=, despite a Chinese browser.
@@ -182,12 +193,14 @@ def test_the_journey_works_with_javascript_off(browser: Browser, base_url: str) 
     context = _context(browser, base_url, PHONE, locale="en-GB", javascript=False)
     page = context.new_page()
 
-    page.goto("/signin")
-    sign_in(page, base_url, new_phone(), send="Send code", submit="Sign in")
-    expect(page).to_have_url(re.compile(r"/identity$"))
-    register_identity(page)
-    expect(page).to_have_url(re.compile(r"/buy$"))
+    # Choosing a package first: sign-in and real-name registration are detours that come back to it.
+    page.goto("/")
     page.get_by_role("link", name="Choose").first.click()
+    expect(page).to_have_url(re.compile(r"/signin\?next=%2Fcheckout%3Fpackage%3Dpkg_"))
+    sign_in(page, base_url, new_phone(), send="Send code", submit="Sign in")
+    expect(page).to_have_url(re.compile(r"/identity\?next="))
+    register_identity(page)
+    expect(page).to_have_url(re.compile(r"/checkout\?package=pkg_"))
     page.get_by_role("button", name=re.compile("Pay by card")).click()
     page.get_by_role("button", name=re.compile("Approve")).click()
 

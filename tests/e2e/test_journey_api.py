@@ -15,7 +15,7 @@ import pytest
 
 from crossbay.esim.activation import iccid_is_valid
 from tests.support.journey import buy, first_package, register_identity, sign_in, wait_fulfilled
-from tests.support.servers import Deployment, demo_on_sqlite, free_port, postgres_schema
+from tests.support.servers import Deployment, demo_on_sqlite, postgres_schema
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 LPA = re.compile(r"^LPA:1\$[^$]+\$[^$]+$")
@@ -67,15 +67,7 @@ def postgres_deployment() -> Iterator[tuple[Deployment, list[str]]]:
     with postgres_schema() as url:
         deployment = Deployment(url)
         try:
-            deployment.run("db", "upgrade")
-            deployment.run("seed")
-            ports = [free_port(), free_port()]
-            # Partners (the sandboxes) call back to the first server; the customer uses both.
-            base = {"CROSSBAY_BASE_URL": f"http://127.0.0.1:{ports[0]}"}
-            for index, port in enumerate(ports):
-                deployment.start(f"serve{index}", "serve", "--port", str(port), port=port, **base)
-            deployment.start("worker", "worker", **base)
-            yield deployment, [f"http://127.0.0.1:{port}" for port in ports]
+            yield deployment, deployment.start_cluster(servers=2)
         finally:
             deployment.stop()
 

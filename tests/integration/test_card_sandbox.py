@@ -7,7 +7,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +16,6 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 import stripe
-import uvicorn
 from fastapi import FastAPI, Request, Response
 
 from crossbay.api.problems import install_problem_handlers
@@ -30,6 +28,7 @@ from crossbay.runtime import Runtime
 from crossbay.sandbox.card import router as card_router
 from crossbay.sandbox.card_models import SandboxCardIntent, SandboxCardRefund, SandboxCardRequest
 from crossbay.settings import Settings
+from tests.support.threaded_server import serve_in_thread
 
 SECRET_KEY = "sk_test_sandbox_4f9c2a"
 WEBHOOK_SECRET = "whsec_c2FuZGJveC13ZWJob29rLXNlY3JldA=="
@@ -108,20 +107,6 @@ def _wait_for(check: Callable[[], T], *, timeout: float = 10.0) -> T:
         time.sleep(0.01)
 
 
-@contextmanager
-def _serving(app: FastAPI) -> Iterator[str]:
-    """Serve ``app`` with uvicorn on a free port for real HTTP; yields its base URL."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="sandbox-test-server", daemon=True)
-    thread.start()
-    try:
-        _wait_for(lambda: server.started, timeout=15)
-        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-
-
 @pytest.fixture(scope="module")
 def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
     db_path: Path = tmp_path_factory.mktemp("card") / "sandbox.db"
@@ -132,7 +117,7 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
     app = _build_app(receiver)
     runtime = Runtime(settings=Settings(sandbox=True), engine=engine)
     app.state.runtime = runtime
-    with _serving(app) as base_url, httpx.Client(timeout=10.0) as http:
+    with serve_in_thread(app) as base_url, httpx.Client(timeout=10.0) as http:
         # The port is known only once listening; nothing has called the sandbox before this.
         runtime.settings = Settings(
             sandbox=True,
@@ -151,7 +136,7 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
             yield Harness(base_url, client, http, receiver)
         finally:
             # Let the sandbox finish its repeat deliveries while someone is still listening.
-            _wait_for(lambda: not any(t.name == "sandbox-card-webhook" for t in threading.enumerate()))
+            _wait_for(lambda: not any(t.name == "sandbox-notifier" for t in threading.enumerate()))
     runtime.close()
 
 
@@ -501,7 +486,7 @@ def test_sandbox_paths_are_not_found_when_sandbox_mode_is_off(tmp_path: Path) ->
         settings=Settings(sandbox=False), engine=make_engine(f"sqlite:///{tmp_path}/x.db")
     )
 
-    with _serving(app) as base_url, httpx.Client(base_url=base_url) as client:
+    with serve_in_thread(app) as base_url, httpx.Client(base_url=base_url) as client:
         assert client.get("/sandbox/pay/card/pi_1").status_code == 404
         assert client.post("/sandbox/card/v1/payment_intents", data={"amount": "1"}).status_code == 404
     app.state.runtime.close()

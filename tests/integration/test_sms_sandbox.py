@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from crossbay.api.problems import install_problem_handlers
@@ -24,6 +20,7 @@ from crossbay.runtime import Runtime
 from crossbay.sandbox.sms import SandboxSmsMessage
 from crossbay.sandbox.sms import router as sms_router
 from crossbay.settings import Settings
+from tests.support.threaded_server import serve_in_thread
 
 ACCOUNT_SID = "AC_crossbay_test"
 AUTH_TOKEN = "sms-auth-token-for-tests"
@@ -36,23 +33,6 @@ class Harness:
     gateway: SmsGateway
     http: httpx.Client
     clock: FrozenClock
-
-
-@contextmanager
-def _serving(app: FastAPI) -> Iterator[str]:
-    """Serve ``app`` with uvicorn on a free port for real HTTP; yields its base URL."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="sandbox-test-server", daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 15
-        while not server.started:
-            assert time.monotonic() < deadline, "sandbox server did not start"
-            time.sleep(0.01)
-        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +55,7 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
     )
     runtime = Runtime(settings=settings, engine=engine, clock=clock)
     app.state.runtime = runtime
-    with _serving(app) as base_url, httpx.Client(timeout=10.0) as http:
+    with serve_in_thread(app) as base_url, httpx.Client(timeout=10.0) as http:
         runtime.settings = settings.model_copy(update={"base_url": base_url})
         gateway = SmsGateway(f"{base_url}/sandbox/sms", ACCOUNT_SID, AUTH_TOKEN, "crossbay", http=http)
         yield Harness(base_url, gateway, http, clock)
@@ -185,6 +165,6 @@ def test_sandbox_paths_are_not_found_when_sandbox_mode_is_off(tmp_path: Path) ->
         settings=Settings(sandbox=False), engine=make_engine(f"sqlite:///{tmp_path}/x.db")
     )
 
-    with _serving(app) as base_url, httpx.Client(base_url=base_url) as client:
+    with serve_in_thread(app) as base_url, httpx.Client(base_url=base_url) as client:
         assert client.get("/sandbox/sms/messages").status_code == 404
     app.state.runtime.close()

@@ -125,6 +125,20 @@ class Deployment:
             poll(ready, bool, timeout=60, interval=0.2)
         return process
 
+    def start_cluster(self, servers: int = 2) -> list[str]:
+        """Migrate, seed, then N `crossbay serve` and one `crossbay worker`; returns the servers' URLs.
+
+        Partners (the sandboxes) call back to the first server; clients may use any.
+        """
+        self.run("db", "upgrade")
+        self.run("seed")
+        ports = [free_port() for _ in range(servers)]
+        base = {"CROSSBAY_BASE_URL": f"http://127.0.0.1:{ports[0]}"}
+        for index, port in enumerate(ports):
+            self.start(f"serve{index}", "serve", "--port", str(port), port=port, **base)
+        self.start("worker", "worker", **base)
+        return [f"http://127.0.0.1:{port}" for port in ports]
+
     def run(self, *args: str) -> str:
         result = subprocess.run(
             [CROSSBAY, *args], env=self.env(), capture_output=True, cwd=REPO, check=False, timeout=120

@@ -41,31 +41,66 @@ def home(page: PageDep, customer: CustomerDep, session: SessionDep) -> Response:
         order_list = [order_read(o, latest.get(o.id), page.language) for o in recent]
         identity = kyc.get_identity_view(session, customer_id=customer.id, pii=page.runtime.pii)
     return page.render(
-        "home.html", balance=page.money(balance), identity=identity, orders=order_list, phone=mask_phone(customer.phone),
+        "home.html",
+        balance=page.money(balance),
+        identity=identity,
+        orders=order_list,
+        phone=mask_phone(customer.phone),
         esims=[esim_view(e, can_top_up=e.status in esims.TOPUP_ALLOWED) for e in reads],
     )
 
 
-def _identity_form(page: Page, session: SessionDep, customer_id: str, *, values: dict[str, str],
-                   errors: dict[str, str], error: str | None, notice: str | None, next_path: str | None,
-                   status: int = 200) -> Response:
+def _identity_form(
+    page: Page,
+    session: SessionDep,
+    customer_id: str,
+    *,
+    values: dict[str, str],
+    errors: dict[str, str],
+    error: str | None,
+    notice: str | None,
+    next_path: str | None,
+    status: int = 200,
+) -> Response:
     with transaction(session):
         current = kyc.get_identity_view(session, customer_id=customer_id, pii=page.runtime.pii)
-    return page.render("identity.html", status=status, current=current, values=values, errors=errors, error=error,
-                       notice=notice, next=next_path, document_types=[t.value for t in DocumentType])
+    return page.render(
+        "identity.html",
+        status=status,
+        current=current,
+        values=values,
+        errors=errors,
+        error=error,
+        notice=notice,
+        next=next_path,
+        document_types=[t.value for t in DocumentType],
+    )
 
 
 @router.get("/identity")
-def identity_form(page: PageDep, customer: CustomerDep, session: SessionDep,
-                  next: Annotated[str | None, Query()] = None,
-                  notice: Annotated[str | None, Query()] = None) -> Response:
+def identity_form(
+    page: PageDep,
+    customer: CustomerDep,
+    session: SessionDep,
+    next: Annotated[str | None, Query()] = None,
+    notice: Annotated[str | None, Query()] = None,
+) -> Response:
     message = page._(NOTICES[notice]) if notice in NOTICES else None
-    return _identity_form(page, session, customer.id, values={}, errors={}, error=None, notice=message,
-                          next_path=safe_next(next))
+    return _identity_form(
+        page,
+        session,
+        customer.id,
+        values={},
+        errors={},
+        error=None,
+        notice=message,
+        next_path=safe_next(next),
+    )
 
 
-def _parse_identity(document_type: str, date_of_birth: str) -> tuple[DocumentType | None, date | None,
-                                                                      list[FieldProblem]]:
+def _parse_identity(
+    document_type: str, date_of_birth: str
+) -> tuple[DocumentType | None, date | None, list[FieldProblem]]:
     problems = []
     try:
         doc_type: DocumentType | None = DocumentType(document_type)
@@ -82,15 +117,21 @@ def _parse_identity(document_type: str, date_of_birth: str) -> tuple[DocumentTyp
 
 @router.post("/identity", dependencies=[CsrfChecked])
 def save_identity(
-    page: PageDep, customer: CustomerDep, session: SessionDep,
+    page: PageDep,
+    customer: CustomerDep,
+    session: SessionDep,
     full_name: Annotated[str, Form(max_length=200)] = "",
     document_type: Annotated[str, Form(max_length=32)] = "",
     document_number: Annotated[str, Form(max_length=40)] = "",
     date_of_birth: Annotated[str, Form(max_length=20)] = "",
     next: Annotated[str, Form()] = "",
 ) -> Response:
-    values = {"full_name": full_name, "document_type": document_type, "document_number": document_number,
-              "date_of_birth": date_of_birth}
+    values = {
+        "full_name": full_name,
+        "document_type": document_type,
+        "document_number": document_number,
+        "date_of_birth": date_of_birth,
+    }
     # Read before the use case: a failed transaction rolls back and expires the loaded customer.
     customer_id = customer.id
     next_path = safe_next(next)
@@ -101,15 +142,29 @@ def save_identity(
         with transaction(session):
             holds_esims = esims.count_live_esims(session, customer_ids=[customer_id]) > 0
             kyc.record_identity(
-                session, customer_id=customer_id, full_name=full_name, document_type=doc_type,
-                document_number=document_number, date_of_birth=born, holds_esims=holds_esims,
-                pii=page.runtime.pii, now=page.runtime.clock.now(),
+                session,
+                customer_id=customer_id,
+                full_name=full_name,
+                document_type=doc_type,
+                document_number=document_number,
+                date_of_birth=born,
+                holds_esims=holds_esims,
+                pii=page.runtime.pii,
+                now=page.runtime.clock.now(),
             )
     except CrossbayError as failure:
         errors = {p.field: page._(p.message) for p in failure.errors}
-        return _identity_form(page, session, customer_id, values=values, errors=errors,
-                              error=None if errors else error_title(page, failure.code), notice=None,
-                              next_path=next_path, status=failure.status)
+        return _identity_form(
+            page,
+            session,
+            customer_id,
+            values=values,
+            errors=errors,
+            error=None if errors else error_title(page, failure.code),
+            notice=None,
+            next_path=next_path,
+            status=failure.status,
+        )
     if next_path:
         return redirect(next_path)
     # Someone who just proved who they are and has no eSIM yet most likely came to buy one.

@@ -10,15 +10,15 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
+from sqlalchemy.orm import Session
 
 from crossbay.api.deps import SessionDep
 from crossbay.api.idempotency import idempotent, request_fingerprint
 from crossbay.db import transaction
+from crossbay.errors import FieldProblem, ValidationFailed
 from crossbay.esim import service as esims
 from crossbay.esim.routes import esim_reads
-from crossbay.errors import FieldProblem, ValidationFailed
 from crossbay.i18n import localized
-from crossbay.identity.models import Customer
 from crossbay.kyc import service as kyc
 from crossbay.kyc.errors import IdentityRequired
 from crossbay.orders import checkout, states
@@ -47,19 +47,20 @@ def _to_identity(package_id: str, esim_id: str | None) -> Response:
     return redirect("/identity?" + urlencode({"next": back, "notice": "identity_required"}))
 
 
-def _has_identity(session: SessionDep, customer: Customer) -> bool:
+def _has_identity(session: Session, customer_id: str) -> bool:
     try:
-        kyc.require_verified_identity(session, customer_id=customer.id)
+        kyc.require_verified_identity(session, customer_id=customer_id)
     except IdentityRequired:
         return False
     return True
 
 
 @router.get("/checkout")
-def checkout_page(page: PageDep, customer: CustomerDep, session: SessionDep, package: PackageParam,
-                  esim: EsimParam = None) -> Response:
+def checkout_page(
+    page: PageDep, customer: CustomerDep, session: SessionDep, package: PackageParam, esim: EsimParam = None
+) -> Response:
     with transaction(session):
-        if esim is None and not _has_identity(session, customer):
+        if esim is None and not _has_identity(session, customer.id):
             return _to_identity(package, esim)
         priced = orders.quote(session, customer_id=customer.id, package_id=package, esim_id=esim)
         card = None
@@ -68,44 +69,65 @@ def checkout_page(page: PageDep, customer: CustomerDep, session: SessionDep, pac
             card = esim_view(esim_reads(session, [owned], page.language)[0], can_top_up=True)
     lines = [(localized(line.descriptions, page.language), page.money(line.amount)) for line in priced.lines]
     return page.render(
-        "checkout.html", package=package_view(priced.package, page.language), esim=card, lines=lines,
-        discount=page.money(priced.discount) if priced.discount.amount else None, total=page.money(priced.total),
-        key=uuid.uuid4().hex, package_id=package, esim_id=esim,
+        "checkout.html",
+        package=package_view(priced.package, page.language),
+        esim=card,
+        lines=lines,
+        discount=page.money(priced.discount) if priced.discount.amount else None,
+        total=page.money(priced.total),
+        key=uuid.uuid4().hex,
+        package_id=package,
+        esim_id=esim,
     )
 
 
 @router.post("/checkout", dependencies=[CsrfChecked])
 def pay_by_card(
-    request: Request, page: PageDep, customer: CustomerDep,
+    request: Request,
+    page: PageDep,
+    customer: CustomerDep,
     package: Annotated[str, Form(max_length=64)] = "",
     esim: Annotated[str, Form(max_length=64)] = "",
     key: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
-    """Place the order and open the cashier once per rendered checkout page, however often the form is sent."""
+    """Place the order and open the cashier once per rendered checkout page, however often it is sent."""
     if not _KEY.fullmatch(key) or not package:
-        raise ValidationFailed(errors=[FieldProblem("key", "invalid", "checkout form was not made by this site")])
-    runtime, esim_id = page.runtime, esim or None
+        raise ValidationFailed(
+            errors=[FieldProblem("key", "invalid", "checkout form was not made by this site")]
+        )
+    runtime, esim_id, customer_id = page.runtime, esim or None, customer.id
     return_base = runtime.settings.base_url.rstrip("/")
 
     def work() -> tuple[int, dict[str, object]]:
         with runtime.sessions() as session, transaction(session):
             order = orders.place_order(
-                session, customer_id=customer.id, package_id=package, esim_id=esim_id, payment_method="card",
-                settings=runtime.settings, now=runtime.clock.now(),
+                session,
+                customer_id=customer_id,
+                package_id=package,
+                esim_id=esim_id,
+                payment_method="card",
+                settings=runtime.settings,
+                now=runtime.clock.now(),
             )
-        checkout.open_cashier(runtime, customer_id=customer.id, order_id=order.id,
-                              return_url=f"{return_base}/orders/{order.id}")
+        checkout.open_cashier(
+            runtime, customer_id=customer_id, order_id=order.id, return_url=f"{return_base}/orders/{order.id}"
+        )
         return 201, {"order_id": order.id}
 
     try:
         # Web keys get their own prefix so they can never collide with a native app's keys.
-        answer = idempotent(runtime, scope=customer.id, key=f"web:{key}", work=work,
-                            fingerprint=request_fingerprint(request.url.path, {"package": package, "esim": esim_id}))
+        answer = idempotent(
+            runtime,
+            scope=customer_id,
+            key=f"web:{key}",
+            work=work,
+            fingerprint=request_fingerprint(request.url.path, {"package": package, "esim": esim_id}),
+        )
     except IdentityRequired:
         return _to_identity(package, esim_id)
-    order_id = str(json.loads(answer.body)["order_id"])
+    order_id = str(json.loads(bytes(answer.body))["order_id"])
     with runtime.sessions() as session, transaction(session):
-        order = orders.get_owned_order(session, customer_id=customer.id, order_id=order_id)
+        order = orders.get_owned_order(session, customer_id=customer_id, order_id=order_id)
         payment = payments.latest_payments(session, [order.id]).get(order.id)
     # A repeat of a form whose order is already paid goes to the order, not to a second cashier visit.
     if order.status == states.PENDING_PAYMENT and payment is not None and payment.redirect_url:
@@ -114,12 +136,21 @@ def pay_by_card(
 
 
 @router.get("/orders/{order_id}")
-def order_page(order_id: str, page: PageDep, customer: CustomerDep, session: SessionDep,
-               redirect_status: Annotated[str | None, Query(max_length=16)] = None) -> Response:
+def order_page(
+    order_id: str,
+    page: PageDep,
+    customer: CustomerDep,
+    session: SessionDep,
+    redirect_status: Annotated[str | None, Query(max_length=16)] = None,
+) -> Response:
     with transaction(session):
         order = orders.get_owned_order(session, customer_id=customer.id, order_id=order_id)
         read = order_read(order, payments.latest_payments(session, [order.id]).get(order.id), page.language)
     # The cashier sends the payer back with redirect_status=failed when the card was declined.
     declined = redirect_status == "failed" and read.status == states.PENDING_PAYMENT
-    return page.render("order.html", order=read, refresh=REFRESH_SECONDS.get(read.status),
-                       notice=page._(NOTICES["payment_failed"]) if declined else None)
+    return page.render(
+        "order.html",
+        order=read,
+        refresh=REFRESH_SECONDS.get(read.status),
+        notice=page._(NOTICES["payment_failed"]) if declined else None,
+    )

@@ -25,10 +25,14 @@ def esim_page(esim_id: str, page: PageDep, customer: CustomerDep, session: Sessi
     with transaction(session):
         esim = esims.get_owned_esim(session, customer_id=customer.id, esim_id=esim_id)
         read = esim_reads(session, [esim], page.language)[0]
-    smdp_address, matching_id = parse_activation_code(read.activation_code) if read.activation_code else (None, None)
+    smdp_address, matching_id = (
+        parse_activation_code(read.activation_code) if read.activation_code else (None, None)
+    )
     return page.render(
-        "esim.html", esim=esim_view(read, can_top_up=read.status in esims.TOPUP_ALLOWED),
-        smdp_address=smdp_address, matching_id=matching_id,
+        "esim.html",
+        esim=esim_view(read, can_top_up=read.status in esims.TOPUP_ALLOWED),
+        smdp_address=smdp_address,
+        matching_id=matching_id,
         refresh=PREPARING_REFRESH_SECONDS if read.activation_code is None else None,
     )
 

@@ -14,10 +14,19 @@ WEB_TITLES: dict[str, str] = {
 CHOOSE_DOCUMENT_TYPE = "Choose the type of document"
 ENTER_BIRTH_DATE = "Enter your date of birth"
 
+# A wait the customer can count down: "{title}" is the error's own (translated) title.
+WAIT_SECONDS = "{title} (about {seconds} seconds)."
+
 # ?notice= codes a redirect may carry: a fixed word, never free text or personal data.
 NOTICES: dict[str, str] = {
     "identity_required": "Please complete real-name registration first",
     "payment_failed": "The payment did not go through. You can try again.",
 }
 
-ALL: tuple[str, ...] = (*WEB_TITLES.values(), CHOOSE_DOCUMENT_TYPE, ENTER_BIRTH_DATE, *NOTICES.values())
+ALL: tuple[str, ...] = (
+    *WEB_TITLES.values(),
+    CHOOSE_DOCUMENT_TYPE,
+    ENTER_BIRTH_DATE,
+    WAIT_SECONDS,
+    *NOTICES.values(),
+)

@@ -29,6 +29,7 @@ from crossbay.web.security import CSRF_COOKIE, SESSION_COOKIE, clear_cookie, csr
 
 log = logging.getLogger("crossbay.web")
 
+
 class SignInRequired(Exception):
     """No valid session cookie: the page sends the browser to sign in, then back."""
 
@@ -51,8 +52,13 @@ def error_title(page: Page, code: str) -> str:
 def error_page(request: Request, error: CrossbayError) -> Response:
     page = Page.of(request)
     headers = {"Retry-After": str(error.retry_after)} if error.retry_after is not None else {}
-    response = page.render("error.html", status=error.status, title=error_title(page, error.code),
-                           code=error.code, request_id=None)
+    response = page.render(
+        "error.html",
+        status=error.status,
+        title=error_title(page, error.code),
+        code=error.code,
+        request_id=None,
+    )
     response.headers.update(headers)
     return response
 
@@ -60,8 +66,13 @@ def error_page(request: Request, error: CrossbayError) -> Response:
 def _internal_error_page(request: Request) -> Response:
     page = Page.of(request)
     request_id = getattr(request.state, "request_id", "-")
-    return page.render("error.html", status=500, title=error_title(page, "internal_error"),
-                       code="internal_error", request_id=request_id)
+    return page.render(
+        "error.html",
+        status=500,
+        title=error_title(page, "internal_error"),
+        code="internal_error",
+        request_id=request_id,
+    )
 
 
 def _to_sign_in(request: Request) -> Response:
@@ -73,7 +84,7 @@ def _to_sign_in(request: Request) -> Response:
 
 
 class PageRoute(APIRoute):
-    """A route whose failures become pages: sign-in redirects, error pages, a generic 500 with the request id."""
+    """A route whose failures become pages: sign-in redirects, error pages, a 500 page with the request id."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -89,8 +100,10 @@ class PageRoute(APIRoute):
                 # Hand-edited query strings or forms; the pages themselves never send these.
                 return error_page(request, ValidationFailed())
             except Exception:
-                log.exception("page failed", extra={"request_id": getattr(request.state, "request_id", "-"),
-                                                    "route": self.path})
+                log.exception(
+                    "page failed",
+                    extra={"request_id": getattr(request.state, "request_id", "-"), "route": self.path},
+                )
                 return _internal_error_page(request)
 
         return guarded
@@ -123,7 +136,9 @@ async def check_csrf(request: Request, runtime: RuntimeDep) -> None:
     """Every POST form carries the token of this browser's CSRF cookie."""
     form = await request.form()
     token = form.get("csrf")
-    if not csrf_valid(runtime.settings, request.cookies.get(CSRF_COOKIE), token if isinstance(token, str) else None):
+    if not csrf_valid(
+        runtime.settings, request.cookies.get(CSRF_COOKIE), token if isinstance(token, str) else None
+    ):
         raise BadCsrfToken()
 
 

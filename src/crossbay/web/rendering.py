@@ -46,7 +46,7 @@ _SHORT_LANGUAGE_NAMES = {"zh-Hant": "繁", "zh-Hans": "简", "en": "EN"}
 
 
 def request_language(request: Request) -> tuple[str, bool]:
-    """``?lang=`` (remembered in a cookie), else the cookie, else Accept-Language; and whether it was explicit."""
+    """``?lang=`` (then remembered), else the cookie, else Accept-Language; and whether it was explicit."""
     explicit = normalize_language(request.query_params.get("lang"))
     if explicit:
         return explicit, True
@@ -74,7 +74,7 @@ class Page:
 
     @property
     def signed_in(self) -> bool:
-        """Whether to offer "My account" in the header; pages that need the customer check the token itself."""
+        """Whether the header offers "My account"; pages that need the customer check the token itself."""
         return bool(self.request.cookies.get(SESSION_COOKIE))
 
     def _(self, message: str, **values: Any) -> str:
@@ -87,8 +87,9 @@ class Page:
     def when(self, at: datetime | None) -> str:
         if at is None:
             return ""
-        return format_datetime(at, _DATETIME_PATTERN[self.language], tzinfo=HONG_KONG,
-                               locale=_BABEL_LOCALE[self.language])
+        return format_datetime(
+            at, _DATETIME_PATTERN[self.language], tzinfo=HONG_KONG, locale=_BABEL_LOCALE[self.language]
+        )
 
     def day(self, at: datetime | None) -> str:
         if at is None:
@@ -109,8 +110,13 @@ class Page:
     def render(self, template: str, *, status: int = 200, **context: Any) -> HTMLResponse:
         context.setdefault("refresh", None)  # seconds for <meta http-equiv="refresh">; most pages have none
         html = ENV.get_template(template).render(
-            page=self, _=self._, lang=self.language, languages=LANGUAGES, language_names=LANGUAGE_NAMES,
-            short_language_names=_SHORT_LANGUAGE_NAMES, **context,
+            page=self,
+            _=self._,
+            lang=self.language,
+            languages=LANGUAGES,
+            language_names=LANGUAGE_NAMES,
+            short_language_names=_SHORT_LANGUAGE_NAMES,
+            **context,
         )
         response = HTMLResponse(html, status_code=status)
         # Pages differ by language and by who is signed in; a shared cache must not mix them up.

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
 import json
 import secrets
@@ -30,7 +29,9 @@ LANG_COOKIE_SECONDS = 365 * 24 * 3600
 
 
 def _key(settings: Settings, purpose: str) -> bytes:
-    return hmac.new(settings.secret_bytes("session_key"), f"crossbay.web.{purpose}".encode(), "sha256").digest()
+    return hmac.new(
+        settings.secret_bytes("session_key"), f"crossbay.web.{purpose}".encode(), "sha256"
+    ).digest()
 
 
 def _b64(raw: bytes) -> str:
@@ -85,7 +86,11 @@ def unsign(settings: Settings, purpose: str, token: str | None, *, now: datetime
         payload = json.loads(_unb64(body))
     except (binascii.Error, ValueError):
         return None
-    if not isinstance(payload, dict) or not isinstance(payload.get("exp"), int) or payload["exp"] <= now.timestamp():
+    if (
+        not isinstance(payload, dict)
+        or not isinstance(payload.get("exp"), int)
+        or payload["exp"] <= now.timestamp()
+    ):
         return None
     return payload
 
@@ -99,8 +104,12 @@ class SignInState:
     next: str | None = None
 
     def to_cookie(self, settings: Settings, *, expires_at: datetime) -> str:
-        return sign(settings, "signin", {"p": self.phone, "c": self.challenge_id, "n": self.next},
-                    expires_at=expires_at)
+        return sign(
+            settings,
+            "signin",
+            {"p": self.phone, "c": self.challenge_id, "n": self.next},
+            expires_at=expires_at,
+        )
 
     @classmethod
     def from_cookie(cls, settings: Settings, token: str | None, *, now: datetime) -> SignInState | None:
@@ -117,8 +126,9 @@ class SignInState:
 def set_cookie(
     response: Response, settings: Settings, name: str, value: str, *, max_age: int | None, path: str = "/"
 ) -> None:
-    response.set_cookie(name, value, max_age=max_age, path=path, httponly=True, samesite="lax",
-                        secure=settings.secure_cookies)
+    response.set_cookie(
+        name, value, max_age=max_age, path=path, httponly=True, samesite="lax", secure=settings.secure_cookies
+    )
 
 
 def clear_cookie(response: Response, settings: Settings, name: str, *, path: str = "/") -> None:
@@ -137,7 +147,3 @@ def safe_next(value: str | None) -> str | None:
     if parts.scheme or parts.netloc or any(ord(c) < 0x20 for c in value):
         return None
     return value
-
-
-def fingerprint(*parts: str) -> str:
-    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()

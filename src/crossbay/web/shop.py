@@ -35,14 +35,27 @@ def buy(page: PageDep, session: SessionDep) -> Response:
 
 
 @router.get("/esims/{esim_id}/topup")
-def top_up(esim_id: str, page: PageDep, customer: CustomerDep, session: SessionDep,
-           region: Annotated[str | None, Query(max_length=8)] = None) -> Response:
+def top_up(
+    esim_id: str,
+    page: PageDep,
+    customer: CustomerDep,
+    session: SessionDep,
+    region: Annotated[str | None, Query(max_length=8)] = None,
+) -> Response:
     # An unknown region shows everything rather than an error: the filter links are the only source.
     chosen = region if region in REGION_FILTERS else None
     with transaction(session):
         esim = esims.get_owned_esim(session, customer_id=customer.id, esim_id=esim_id)
-        view = esim_view(esim_reads(session, [esim], page.language)[0], can_top_up=esim.status in esims.TOPUP_ALLOWED)
+        view = esim_view(
+            esim_reads(session, [esim], page.language)[0], can_top_up=esim.status in esims.TOPUP_ALLOWED
+        )
         balance = ledger.wallet_balance(session, customer.id)
         packages = catalog.list_packages(session, purpose="topup", region=chosen)
-    return page.render("topup.html", esim=view, balance=page.money(balance), region=chosen,
-                       regions=REGION_FILTERS, packages=by_kind([package_view(p, page.language) for p in packages]))
+    return page.render(
+        "topup.html",
+        esim=view,
+        balance=page.money(balance),
+        region=chosen,
+        regions=REGION_FILTERS,
+        packages=by_kind([package_view(p, page.language) for p in packages]),
+    )

@@ -14,6 +14,7 @@ from crossbay.db import transaction
 from crossbay.errors import CrossbayError
 from crossbay.identity import service as identity
 from crossbay.identity.phones import mask_phone, normalize_phone
+from crossbay.web.messages import WAIT_SECONDS
 from crossbay.web.pages import CsrfChecked, PageDep, PageRoute, error_title, redirect
 from crossbay.web.rendering import Page
 from crossbay.web.security import (
@@ -33,24 +34,36 @@ def _problem(page: Page, error: CrossbayError) -> str:
     """One sentence for the form: the field's own message if there is one, else the error's title."""
     if error.errors:
         return page._(error.errors[0].message)
+    if error.code == "otp_resend_too_soon" and error.retry_after is not None:
+        return page._(WAIT_SECONDS, title=error_title(page, error.code), seconds=error.retry_after)
     return error_title(page, error.code)
 
 
 def _remember(response: Response, page: Page, state: SignInState) -> None:
     settings = page.runtime.settings
     expires = page.runtime.clock.now() + timedelta(seconds=settings.otp_ttl_seconds)
-    set_cookie(response, settings, SIGNIN_COOKIE, state.to_cookie(settings, expires_at=expires),
-               max_age=settings.otp_ttl_seconds, path=SIGNIN_PATH)
+    set_cookie(
+        response,
+        settings,
+        SIGNIN_COOKIE,
+        state.to_cookie(settings, expires_at=expires),
+        max_age=settings.otp_ttl_seconds,
+        path=SIGNIN_PATH,
+    )
 
 
 def _state(page: Page) -> SignInState | None:
-    return SignInState.from_cookie(page.runtime.settings, page.request.cookies.get(SIGNIN_COOKIE),
-                                   now=page.runtime.clock.now())
+    return SignInState.from_cookie(
+        page.runtime.settings, page.request.cookies.get(SIGNIN_COOKIE), now=page.runtime.clock.now()
+    )
 
 
-def _code_form(page: Page, state: SignInState, *, error: str | None = None, status: int = 200,
-               resent: bool = False) -> Response:
-    return page.render("signin_code.html", status=status, phone=mask_phone(state.phone), error=error, resent=resent)
+def _code_form(
+    page: Page, state: SignInState, *, error: str | None = None, status: int = 200, resent: bool = False
+) -> Response:
+    return page.render(
+        "signin_code.html", status=status, phone=mask_phone(state.phone), error=error, resent=resent
+    )
 
 
 @router.get("/signin")
@@ -59,17 +72,33 @@ def signin_form(page: PageDep, next: Annotated[str | None, Query()] = None) -> R
 
 
 @router.post("/signin", dependencies=[CsrfChecked])
-def send_code(request: Request, page: PageDep, session: SessionDep, phone: Annotated[str, Form()] = "",
-              next: Annotated[str, Form()] = "") -> Response:
+def send_code(
+    request: Request,
+    page: PageDep,
+    session: SessionDep,
+    phone: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "",
+) -> Response:
     settings = page.runtime.settings
     try:
         normalized = normalize_phone(phone[:32])
         with transaction(session):
-            issued = identity.request_otp(session, phone=normalized, ip=client_ip(request), language=page.language,
-                                          settings=settings, now=page.runtime.clock.now())
+            issued = identity.request_otp(
+                session,
+                phone=normalized,
+                ip=client_ip(request),
+                language=page.language,
+                settings=settings,
+                now=page.runtime.clock.now(),
+            )
     except CrossbayError as error:
-        return page.render("signin.html", status=error.status, phone=phone[:32], error=_problem(page, error),
-                           next=safe_next(next))
+        return page.render(
+            "signin.html",
+            status=error.status,
+            phone=phone[:32],
+            error=_problem(page, error),
+            next=safe_next(next),
+        )
     response = redirect("/signin/code")
     _remember(response, page, SignInState(normalized, issued.challenge_id, safe_next(next)))
     return response
@@ -92,8 +121,13 @@ def check_code(page: PageDep, session: SessionDep, code: Annotated[str, Form()] 
     try:
         with transaction(session):
             tokens = identity.sign_in_with_code(
-                session, phone=state.phone, challenge_id=state.challenge_id, code=code.strip()[:16],
-                language=page.language, settings=settings, now=now,
+                session,
+                phone=state.phone,
+                challenge_id=state.challenge_id,
+                code=code.strip()[:16],
+                language=page.language,
+                settings=settings,
+                now=now,
             )
     except CrossbayError as error:
         return _code_form(page, state, error=_problem(page, error), status=error.status)
@@ -115,8 +149,14 @@ def resend_code(request: Request, page: PageDep, session: SessionDep) -> Respons
         return redirect("/signin")
     try:
         with transaction(session):
-            issued = identity.request_otp(session, phone=state.phone, ip=client_ip(request), language=page.language,
-                                          settings=page.runtime.settings, now=page.runtime.clock.now())
+            issued = identity.request_otp(
+                session,
+                phone=state.phone,
+                ip=client_ip(request),
+                language=page.language,
+                settings=page.runtime.settings,
+                now=page.runtime.clock.now(),
+            )
     except CrossbayError as error:
         return _code_form(page, state, error=_problem(page, error), status=error.status)
     response = redirect("/signin/code?sent=again")

@@ -40,10 +40,16 @@ class PackageView:
 
 def package_view(package: Package, language: str) -> PackageView:
     return PackageView(
-        id=package.id, name=localized(package.names, language), description=localized(package.descriptions, language),
-        kind=package.kind, data=data_amount(package.data_mb), voice_minutes=package.voice_minutes,
-        validity_days=package.validity_days, from_first_use=package.validity_starts == "first_use",
-        regions=list(package.regions), networks=list(package.networks),
+        id=package.id,
+        name=localized(package.names, language),
+        description=localized(package.descriptions, language),
+        kind=package.kind,
+        data=data_amount(package.data_mb),
+        voice_minutes=package.voice_minutes,
+        validity_days=package.validity_days,
+        from_first_use=package.validity_starts == "first_use",
+        regions=list(package.regions),
+        networks=list(package.networks),
         price=catalog.price_of(package).format(language),
     )
 
@@ -53,7 +59,9 @@ def by_kind(packages: list[PackageView]) -> list[tuple[str, list[PackageView]]]:
     groups: dict[str, list[PackageView]] = {}
     for package in packages:
         groups.setdefault(package.kind, []).append(package)
-    ordered = sorted(groups, key=lambda kind: KIND_ORDER.index(kind) if kind in KIND_ORDER else len(KIND_ORDER))
+    ordered = sorted(
+        groups, key=lambda kind: KIND_ORDER.index(kind) if kind in KIND_ORDER else len(KIND_ORDER)
+    )
     return [(kind, groups[kind]) for kind in ordered]
 
 
@@ -72,10 +80,15 @@ class BundleView:
 
 def bundle_view(bundle: BundleRead) -> BundleView:
     return BundleView(
-        name=bundle.name, status=bundle.status,
-        data_left=data_amount(bundle.remaining_mb), data_total=data_amount(bundle.total_mb),
-        data_left_mb=bundle.remaining_mb or 0, data_total_mb=bundle.total_mb or 0,
-        minutes_left=bundle.remaining_minutes, minutes_total=bundle.total_minutes, bundle=bundle,
+        name=bundle.name,
+        status=bundle.status,
+        data_left=data_amount(bundle.remaining_mb),
+        data_total=data_amount(bundle.total_mb),
+        data_left_mb=bundle.remaining_mb or 0,
+        data_total_mb=bundle.total_mb or 0,
+        minutes_left=bundle.remaining_minutes,
+        minutes_total=bundle.total_minutes,
+        bundle=bundle,
     )
 
 
@@ -93,6 +106,11 @@ class EsimView:
 def esim_view(esim: EsimRead, *, can_top_up: bool) -> EsimView:
     label = f"···· {esim.iccid[-4:]}" if esim.iccid else ""
     return EsimView(
-        id=esim.id, label=label, status=esim.status, phone_number=esim.phone_number, can_top_up=can_top_up,
-        bundles=[bundle_view(b) for b in esim.bundles], esim=esim,
+        id=esim.id,
+        label=label,
+        status=esim.status,
+        phone_number=esim.phone_number,
+        can_top_up=can_top_up,
+        bundles=[bundle_view(b) for b in esim.bundles],
+        esim=esim,
     )
