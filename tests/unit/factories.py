@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 import crossbay.models  # noqa: F401  (every table known before the first flush)
 from crossbay.catalog import service as catalog
-from crossbay.catalog.catalog_file import PackageSpec
+from crossbay.catalog.catalog_file import PackageKind, PackageSpec, ValidityStart
 from crossbay.catalog.models import Package
 from crossbay.db import new_id, transaction
 from crossbay.esim import service as esims
@@ -55,11 +55,11 @@ def make_package(
     session: Session,
     *,
     code: str | None = None,
-    kind: str = "data",
+    kind: PackageKind = "data",
     data_mb: int | None = 1024,
     voice_minutes: int | None = None,
     validity_days: int = 30,
-    validity_starts: str = "purchase",
+    validity_starts: ValidityStart = "purchase",
     regions: tuple[str, ...] = ("hk",),
     for_new_esim: bool = True,
     for_topup: bool = True,
@@ -72,9 +72,9 @@ def make_package(
         code=code,
         kind=kind,
         data_mb=data_mb,
-        voice_minutes=voice_minutes,  # type: ignore[arg-type]
+        voice_minutes=voice_minutes,
         validity_days=validity_days,
-        validity_starts=validity_starts,  # type: ignore[arg-type]
+        validity_starts=validity_starts,
         regions=regions,
         networks=("CMHK",),
         price_amount=price,
