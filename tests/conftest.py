@@ -158,7 +158,6 @@ class LiveServer:
     def __init__(self, runtime: Runtime, url: str) -> None:
         self.runtime = runtime
         self.url = url
-        self.worker = Worker(runtime, JOB_KINDS, worker_id="test-worker")
 
     def run_jobs(self) -> None:
         """Run what is due now, without waiting for the background worker's next round."""
@@ -173,18 +172,21 @@ def live_server(database_url: str, engine: sa.Engine) -> Iterator[LiveServer]:
     with serve_in_thread(create_app(runtime)) as url:
         # Partners call back to the app's own URL, known only once the port is bound.
         runtime.settings = runtime.settings.model_copy(update={"base_url": url})
-        live = LiveServer(runtime, url)
-        worker_thread = threading.Thread(target=live.worker.run_forever, daemon=True)
-        worker_thread.start()
-        yield live
-        live.worker.stop()
-        worker_thread.join(10)
+        yield LiveServer(runtime, url)
 
 
 @pytest.fixture
 def server(live_server: LiveServer, committed: sa.Engine) -> Iterator[LiveServer]:
-    """The live server with an empty database that is emptied again after the test."""
+    """The live server and its worker, on an empty database that is emptied again after the test.
+
+    The worker runs only during such a test, so it never takes jobs that other tests enqueue.
+    """
+    worker = Worker(live_server.runtime, JOB_KINDS, worker_id="test-worker")
+    thread = threading.Thread(target=worker.run_forever, daemon=True)
+    thread.start()
     yield live_server
+    worker.stop()
+    thread.join(10)
     assert isinstance(live_server.runtime.clock, ShiftedClock)
     live_server.runtime.clock.offset = timedelta(0)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 from babel.numbers import format_currency, get_currency_precision
 
@@ -27,6 +27,8 @@ class Money:
         return cls(0, currency)
 
     def _same(self, other: Money) -> None:
+        if not isinstance(other, Money):
+            raise TypeError(f"cannot combine Money with {type(other).__name__}")
         if other.currency != self.currency:
             raise ValueError(f"currency mismatch: {self.currency} vs {other.currency}")
 
@@ -57,7 +59,12 @@ def minor_digits(currency: str) -> int:
 
 def money_from_decimal_string(text: str, currency: str) -> Money:
     """Parse a provider's major-unit string ("88.00") exactly; refuse fractions of a minor unit."""
-    value = Decimal(text)
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise ValueError("not a decimal amount") from None
+    if not value.is_finite():
+        raise ValueError("not a finite amount")
     scaled = value.scaleb(minor_digits(currency))
     if scaled != scaled.to_integral_value():
         raise ValueError("amount has more decimal places than the currency allows")

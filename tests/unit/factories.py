@@ -27,6 +27,7 @@ from crossbay.jobs.models import Job
 from crossbay.kyc import service as kyc
 from crossbay.kyc.documents import DocumentType
 from crossbay.kyc.models import Identity
+from crossbay.orders.models import Order
 from crossbay.pii import PiiCipher
 
 # The same keys test_settings() configures, so rows written here read back through a Runtime too.
@@ -128,6 +129,9 @@ def make_esim(
         esim = esims.start_profile(
             session, customer_id=customer_id, order_id=order_id or new_id("ord"), now=now
         )
+        order = session.get(Order, order_id) if order_id else None
+        if order is not None:
+            order.esim_id = esim.id  # as fulfilment links them, in the same transaction
         esims.record_iccid(session, esim_id=esim.id, iccid=f"8985200{serial:012d}", now=now)
         if released:
             esims.record_release(

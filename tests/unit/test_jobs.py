@@ -122,11 +122,6 @@ class TestLease:
         with transaction(session):
             assert not jobs.complete(session, stale, worker_id="w1", now=clock.now())
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="claim_batch re-claims a running job whose lease ran out without looking at max_attempts: a "
-        "job that kills its worker is run again forever (attempts 4, 5, ... of a max_attempts=3 job)",
-    )
     def test_a_job_whose_last_attempt_lost_its_lease_is_not_run_again(
         self, session: Session, clock: FrozenClock
     ) -> None:

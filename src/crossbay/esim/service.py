@@ -70,6 +70,25 @@ def record_release(
     return esim
 
 
+def abandon_unfinished(session: Session, *, esim_id: str, now: datetime) -> Esim:
+    """Fulfilment gave up: an eSIM that never reached the customer ends here and frees its quota place."""
+    esim = session.get(Esim, esim_id, with_for_update=True)
+    assert esim is not None
+    if esim.status in (PREPARING, READY):
+        esim.status = TERMINATED
+        esim.updated_at = now
+    return esim
+
+
+def cancel_call_id(esim: Esim) -> str:
+    """The same ES2+ call id on every retry of one cancellation."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"crossbay:cancelOrder:{esim.id}"))
+
+
+def get_esim(session: Session, esim_id: str) -> Esim | None:
+    return session.get(Esim, esim_id)
+
+
 def get_owned_esim(session: Session, *, customer_id: str, esim_id: str) -> Esim:
     """Another customer's eSIM is indistinguishable from a missing one."""
     esim = session.get(Esim, esim_id)

@@ -173,7 +173,9 @@ def sign_in_with_password(
     if guard.locked_until is not None and guard.locked_until > now:
         raise PasswordLocked(retry_after=int((guard.locked_until - now).total_seconds()) + 1)
     customer = session.scalar(select(Customer).where(Customer.phone == phone))
-    if customer is None or customer.password_hash is None or not _verify(customer.password_hash, password):
+    # Always pay for one argon2 verification, so the answer's timing does not tell who is registered.
+    verified = _verify(customer.password_hash if customer else None, password)
+    if customer is None or customer.password_hash is None or not verified:
         guard.failures += 1
         if guard.failures >= settings.password_max_failures:
             guard.failures = 0

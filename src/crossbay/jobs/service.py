@@ -61,7 +61,7 @@ def claim_batch(
     """Take due jobs and jobs whose worker's lease ran out (that worker is presumed dead)."""
     due = or_(
         (Job.status == PENDING) & (Job.run_at <= now),
-        (Job.status == RUNNING) & (Job.lease_until < now),
+        (Job.status == RUNNING) & (Job.lease_until < now) & (Job.attempts < Job.max_attempts),
     )
     query = select(Job).where(due).order_by(Job.run_at).limit(limit)
     if is_postgresql(session):
@@ -76,6 +76,23 @@ def claim_batch(
         job.lease_until = now + lease
         claimed.append(ClaimedJob(job.id, job.kind, dict(job.payload), job.attempts, job.max_attempts))
     return claimed
+
+
+def fail_abandoned(session: Session, *, now: datetime, limit: int) -> list[ClaimedJob]:
+    """Jobs whose worker died during their last attempt: failed, not run again (they may kill workers)."""
+    query = (
+        select(Job)
+        .where((Job.status == RUNNING) & (Job.lease_until < now) & (Job.attempts >= Job.max_attempts))
+        .limit(limit)
+    )
+    if is_postgresql(session):
+        query = query.with_for_update(skip_locked=True)
+    abandoned = []
+    for job in session.scalars(query):
+        job.status, job.finished_at, job.lease_until = FAILED, now, None
+        job.last_error = "lease expired on the last attempt"
+        abandoned.append(ClaimedJob(job.id, job.kind, dict(job.payload), job.attempts, job.max_attempts))
+    return abandoned
 
 
 def _owned(job_id: str, worker_id: str, attempt: int) -> Any:

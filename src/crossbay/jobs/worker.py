@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from crossbay.db import transaction
 from crossbay.jobs import service
 from crossbay.jobs.service import ClaimedJob
@@ -44,10 +46,13 @@ class Worker:
         """Claim and run one batch; returns how many jobs were claimed."""
         settings, clock = self.runtime.settings, self.runtime.clock
         with self.runtime.sessions() as session, transaction(session):
+            now = clock.now()
+            for dead in service.fail_abandoned(session, now=now, limit=settings.job_batch_size):
+                self._schedule_give_up(session, dead)
             batch = service.claim_batch(
                 session,
                 worker_id=self.worker_id,
-                now=clock.now(),
+                now=now,
                 limit=settings.job_batch_size,
                 lease=timedelta(seconds=settings.job_lease_seconds),
             )
@@ -76,7 +81,7 @@ class Worker:
 
     def _run(self, job: ClaimedJob) -> None:
         settings, clock = self.runtime.settings, self.runtime.clock
-        kind, handler = self._resolve(job.kind)
+        handler = self._handler(job.kind)
         try:
             if handler is None:
                 raise LookupError(f"no handler for job kind {job.kind}")
@@ -104,24 +109,29 @@ class Worker:
                     cap=settings.job_backoff_max_seconds,
                     retryable=retryable,
                 )
-                if status == service.FAILED and kind is not None and kind.give_up is not None:
-                    service.enqueue(
-                        session,
-                        GIVE_UP_PREFIX + job.kind,
-                        job.payload,
-                        now=clock.now(),
-                        max_attempts=settings.job_max_attempts,
-                        dedupe_key=GIVE_UP_PREFIX + job.id,
-                    )
+                if status == service.FAILED:
+                    self._schedule_give_up(session, job)
             return
         with self.runtime.sessions() as session, transaction(session):
             service.complete(session, job, worker_id=self.worker_id, now=clock.now())
         log.info("job done", extra={"job_id": job.id, "kind": job.kind, "attempt": job.attempt})
 
-    def _resolve(self, kind_name: str) -> tuple[JobKind | None, Handler | None]:
+    def _schedule_give_up(self, session: Session, job: ClaimedJob) -> None:
+        kind = self.kinds.get(job.kind)
+        if kind is not None and kind.give_up is not None:
+            service.enqueue(
+                session,
+                GIVE_UP_PREFIX + job.kind,
+                job.payload,
+                now=self.runtime.clock.now(),
+                max_attempts=self.runtime.settings.job_max_attempts,
+                dedupe_key=GIVE_UP_PREFIX + job.id,
+            )
+
+    def _handler(self, kind_name: str) -> Handler | None:
         if kind_name.startswith(GIVE_UP_PREFIX):
             # The give-up hook itself is retried like any job but has no hook of its own.
             original = self.kinds.get(kind_name.removeprefix(GIVE_UP_PREFIX))
-            return None, original.give_up if original else None
+            return original.give_up if original else None
         kind = self.kinds.get(kind_name)
-        return kind, kind.handle if kind else None
+        return kind.handle if kind else None

@@ -102,6 +102,17 @@ def expire_order(runtime: Runtime, payload: dict[str, Any]) -> None:
             log.info("provider refused to cancel an expired order's payment", extra={"order_id": order.id})
 
 
+def cancel_unused_profile(runtime: Runtime, payload: dict[str, Any]) -> None:
+    with runtime.sessions() as session, transaction(session):
+        esim = esims.get_esim(session, str(payload["esim_id"]))
+    if esim is None or esim.iccid is None or esim.status != esims.TERMINATED:
+        return
+    runtime.es2plus.cancel_order(
+        call_id=esims.cancel_call_id(esim), iccid=esim.iccid, final_profile_status="Available"
+    )
+    log.info("unused profile handed back to the SM-DP+", extra={"esim_id": esim.id})
+
+
 def refund_payment(runtime: Runtime, payload: dict[str, Any]) -> None:
     payment_id = str(payload["payment_id"])
     with runtime.sessions() as session, transaction(session):

@@ -28,6 +28,7 @@ NEW_ESIM, TOPUP = "new_esim", "topup"
 # Methods this build can take; the API names all four so clients need not change when more arrive.
 SUPPORTED_METHODS = frozenset({"card"})
 FULFIL_JOB, EXPIRE_JOB, REFUND_JOB = "orders.fulfil", "orders.expire", "orders.refund"
+CANCEL_PROFILE_JOB = "esim.cancel_unused_profile"
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,8 @@ def _check_identity_quota(session: Session, *, customer_id: str, quota: int) -> 
             Order.customer_id.in_(holders),
             Order.kind == NEW_ESIM,
             Order.status.in_(states.OPEN),
+            # Once fulfilment has created the eSIM row, the eSIM itself is counted above.
+            Order.esim_id.is_(None),
         )
     )
     kyc.check_quota(held + int(pending or 0), quota)
@@ -236,6 +239,18 @@ def fail_order(session: Session, *, order_id: str, settings: Settings, now: date
     order = get_order(session, order_id, lock=True)
     if order.status in (states.PAID, states.FULFILLING):
         transition(order, states.FAILED, now=now)
+        if order.esim_id is not None:
+            esim = esims.abandon_unfinished(session, esim_id=order.esim_id, now=now)
+            if esim.iccid is not None:
+                # The SM-DP+ reserved a profile for us: hand it back so it is neither billed nor lost.
+                jobs.enqueue(
+                    session,
+                    CANCEL_PROFILE_JOB,
+                    {"esim_id": esim.id},
+                    now=now,
+                    max_attempts=settings.job_max_attempts,
+                    dedupe_key=f"cancel-profile:{esim.id}",
+                )
         payment = payments.latest_payments(session, [order.id]).get(order.id)
         if payment is not None and payment.status == payments.SUCCEEDED:
             enqueue_refund(session, payment_id=payment.id, settings=settings, now=now)

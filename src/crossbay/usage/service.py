@@ -18,7 +18,8 @@ ACTIVE, QUEUED, EXHAUSTED, EXPIRED = "active", "queued", "exhausted", "expired"
 
 def bundle_expiry(starts_at: datetime, validity_days: int) -> datetime:
     """Validity counts Hong Kong calendar days, the first included; it ends at 23:59:59 HK time."""
-    return hk_end_of_day(add_days(hk_date(starts_at), validity_days - 1))
+    # Bought within a day's last second, a one-day bundle still may not end before it starts.
+    return max(hk_end_of_day(add_days(hk_date(starts_at), validity_days - 1)), starts_at)
 
 
 def add_bundle(session: Session, *, esim_id: str, order_id: str, package: Package, now: datetime) -> Bundle:

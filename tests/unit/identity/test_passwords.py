@@ -133,12 +133,6 @@ class TestSignInWithPassword:
             )
         assert answers[0] == answers[1] == answers[2]
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="sign_in_with_password short-circuits on an unknown phone (or one without a password) and "
-        "never verifies against _DUMMY_HASH, so those answers come back without the argon2 cost: a timing "
-        "oracle for which phones are registered",
-    )
     def test_an_unknown_phone_costs_a_hash_verification_like_a_known_one(
         self,
         session: Session,

@@ -396,12 +396,6 @@ class TestIdentityQuota:
         move(session, clock, order, states.FULFILLED)
         place(session, clock, settings, customer_id, package_id)
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="_check_identity_quota adds live eSIMs and open new-eSIM orders, so an order in `fulfilling` "
-        "whose eSIM row already exists (start_profile ran) is counted twice: one eSIM in progress uses two "
-        "places",
-    )
     def test_an_order_being_fulfilled_counts_once(
         self, session: Session, clock: FrozenClock, settings: Settings, customer_id: str, package_id: str
     ) -> None:
@@ -410,12 +404,6 @@ class TestIdentityQuota:
         make_esim(session, customer_id=customer_id, order_id=order.id, released=False, now=clock.now())
         place(session, clock, settings, customer_id, package_id)
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="fail_order leaves the eSIM row that start_profile created in `preparing` (never terminated), "
-        "and count_live_esims counts every non-terminated eSIM: a failed, refunded order keeps using a place "
-        "forever",
-    )
     def test_an_esim_of_a_failed_order_frees_its_place(
         self, session: Session, clock: FrozenClock, database_url: str, customer_id: str, package_id: str
     ) -> None:
@@ -646,11 +634,6 @@ class TestBundleExpiry:
         # Whole seconds here: the last second of a Hong Kong day is the one exception (see below).
         assert bundle_expiry(starts_at, days) >= starts_at
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="bundle_expiry ends at 23:59:59.000000 HK time, so a one-day bundle started within the day's "
-        "last second (23:59:59.5) expires before it starts",
-    )
     def test_a_one_day_bundle_started_in_the_last_second_of_the_day_does_not_end_before_it_starts(
         self,
     ) -> None:
