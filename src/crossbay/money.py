@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
@@ -57,8 +58,14 @@ def minor_digits(currency: str) -> int:
     return int(get_currency_precision(currency))
 
 
+# What providers send: ASCII digits and an optional fraction; no exponent, spaces or plus sign.
+_DECIMAL_TEXT = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+
+
 def money_from_decimal_string(text: str, currency: str) -> Money:
     """Parse a provider's major-unit string ("88.00") exactly; refuse fractions of a minor unit."""
+    if not _DECIMAL_TEXT.fullmatch(text):
+        raise ValueError("not a plain decimal amount")
     try:
         value = Decimal(text)
     except InvalidOperation:

@@ -157,6 +157,26 @@ class TestCreateOrder:
             assert response.status_code == 404 and problem(response)["code"] == "not_found"
             assert order["id"] not in response.text
 
+    def test_identity_cannot_be_swapped_while_a_new_esim_is_on_its_way(self, customer: Customer) -> None:
+        package = first_package(customer, "new_esim")
+        created = customer.post(
+            "/api/v1/orders",
+            json={"package_id": package["id"], "payment_method": "card"},
+            headers={"Idempotency-Key": str(uuid.uuid4())},
+        )
+        assert created.status_code == 201
+        swap = customer.client().put(
+            "/api/v1/me/identity",
+            headers=customer.auth(),
+            json={
+                "full_name": "李小龍",
+                "document_type": "hkid",
+                "document_number": "A123456(3)",
+                "date_of_birth": "1980-01-01",
+            },
+        )
+        assert swap.status_code == 409 and problem(swap)["code"] == "identity_locked"
+
     def test_list_is_paginated_newest_first(self, customer: Customer) -> None:
         package = first_package(customer, "new_esim")
         ids = [

@@ -187,3 +187,18 @@ class TestGetPackageForSale:
 
 def by_code_id(session: Session, code: str) -> str:
     return session.scalars(select(Package.id).where(Package.code == code)).one()
+
+
+class TestCatalogFileIsTheSource:
+    def test_a_package_dropped_from_the_file_goes_off_sale_and_comes_back(
+        self, session: Session, clock: FrozenClock
+    ) -> None:
+        specs = load_catalog()
+        with transaction(session):
+            catalog.load_packages(session, specs, now=clock.now())
+        with transaction(session):
+            catalog.load_packages(session, specs[1:], now=clock.now())
+            assert specs[0].code not in {p.code for p in catalog.list_packages(session)}
+        with transaction(session):
+            assert catalog.load_packages(session, specs, now=clock.now()) == 0
+            assert specs[0].code in {p.code for p in catalog.list_packages(session)}

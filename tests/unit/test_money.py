@@ -102,7 +102,7 @@ class TestMoneyFromDecimalString:
         with pytest.raises(ValueError):
             money_from_decimal_string(text, currency)
 
-    @pytest.mark.parametrize("text", ["abc", "", "Infinity"])
+    @pytest.mark.parametrize("text", ["abc", "", "Infinity", "1e2", " 88.00 ", "+88.00", "٨٨.٠٠", "88."])
     def test_refuses_text_that_is_not_a_finite_number_with_value_error(self, text: str) -> None:
         with pytest.raises(ValueError):
             money_from_decimal_string(text, "HKD")

@@ -21,15 +21,23 @@ PURPOSES = ("new_esim", "topup")
 
 
 def load_packages(session: Session, specs: Sequence[PackageSpec], *, now: datetime) -> int:
-    """Insert or update packages by code (the catalog file is the source); returns how many are new."""
+    """Upsert packages by code; one no longer in the file goes off sale. Returns how many are new."""
     existing = {p.code: p for p in session.scalars(select(Package))}
+    listed = {spec.code for spec in specs}
+    for code, gone in existing.items():
+        if code not in listed and gone.on_sale:
+            gone.on_sale = False
+            gone.updated_at = now
     created = 0
     for spec in specs:
-        package = existing.get(spec.code)
-        if package is None:
-            package = Package(id=new_id("pkg"), code=spec.code, created_at=now, on_sale=True)
+        found = existing.get(spec.code)
+        if found is None:
+            package = Package(id=new_id("pkg"), code=spec.code, created_at=now)
             session.add(package)
             created += 1
+        else:
+            package = found
+        package.on_sale = True
         package.kind = spec.kind
         package.data_mb = spec.data_mb
         package.voice_minutes = spec.voice_minutes

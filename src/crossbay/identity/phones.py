@@ -8,6 +8,7 @@ from crossbay.errors import FieldProblem
 from crossbay.identity.errors import InvalidPhoneNumber
 
 ALLOWED_REGIONS = {"HK", "MO", "CN"}
+_MOBILE_TYPES = {phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE}
 
 
 def normalize_phone(raw: str) -> str:
@@ -18,7 +19,12 @@ def normalize_phone(raw: str) -> str:
     except phonenumbers.NumberParseException:
         raise _invalid() from None
     region = phonenumbers.region_code_for_number(parsed)
-    if region not in ALLOWED_REGIONS or not phonenumbers.is_valid_number(parsed):
+    if (
+        region not in ALLOWED_REGIONS
+        or not phonenumbers.is_valid_number(parsed)
+        # A sign-in code goes by SMS: a landline cannot receive it.
+        or phonenumbers.number_type(parsed) not in _MOBILE_TYPES
+    ):
         raise _invalid()
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 

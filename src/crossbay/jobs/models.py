@@ -24,7 +24,7 @@ class Job(Base):
     lease_until: Mapped[datetime | None]
     locked_by: Mapped[str | None] = mapped_column(String(64))
     last_error: Mapped[str | None] = mapped_column(Text)
-    # At most one live job per dedupe key (e.g. one fulfilment per order).
+    # At most one job ever per dedupe key (e.g. one fulfilment per order, one refund per payment).
     dedupe_key: Mapped[str | None] = mapped_column(String(128), unique=True)
     created_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]

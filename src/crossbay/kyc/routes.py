@@ -10,11 +10,11 @@ from pydantic import BaseModel, Field
 from crossbay.api.auth import CurrentCustomer
 from crossbay.api.deps import ClockDep, RuntimeDep, SessionDep
 from crossbay.db import transaction
-from crossbay.esim import service as esims
 from crossbay.identity.routes import identity_read
 from crossbay.identity.schemas import IdentityRead
 from crossbay.kyc import service
 from crossbay.kyc.documents import DocumentType
+from crossbay.orders import service as orders
 
 router = APIRouter(prefix="/api/v1", tags=["sign-in and account"])
 
@@ -31,7 +31,7 @@ def put_identity(
     body: IdentityUpdate, customer: CurrentCustomer, session: SessionDep, runtime: RuntimeDep, clock: ClockDep
 ) -> IdentityRead:
     with transaction(session):
-        holds = esims.count_live_esims(session, customer_ids=[customer.id]) > 0
+        holds = orders.holds_or_awaits_esim(session, customer_id=customer.id)
         view = service.record_identity(
             session,
             customer_id=customer.id,

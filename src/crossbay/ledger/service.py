@@ -112,7 +112,7 @@ def account_balance(session: Session, code: str, currency: str) -> Money:
     total = session.scalar(
         select(func.coalesce(func.sum(LedgerEntry.amount), 0))
         .join(LedgerAccount, LedgerEntry.account_id == LedgerAccount.id)
-        .where(LedgerAccount.code == code)
+        .where(LedgerAccount.code == code, LedgerEntry.currency == currency)
     )
     return Money(int(total or 0), currency)
 

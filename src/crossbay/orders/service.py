@@ -137,6 +137,19 @@ def _check_identity_quota(session: Session, *, customer_id: str, quota: int) -> 
     kyc.check_quota(held + int(pending or 0), quota)
 
 
+def holds_or_awaits_esim(session: Session, *, customer_id: str) -> bool:
+    """A live eSIM, or a new one on its way: the identity it is registered under must not change."""
+    if esims.count_live_esims(session, customer_ids=[customer_id]):
+        return True
+    return bool(
+        session.scalar(
+            select(func.count()).where(
+                Order.customer_id == customer_id, Order.kind == NEW_ESIM, Order.status.in_(states.OPEN)
+            )
+        )
+    )
+
+
 def _record(order: Order, status: str, step: str | None, now: datetime) -> None:
     order.events.append(OrderEvent(id=new_id("oev"), seq=len(order.events), status=status, step=step, at=now))
 

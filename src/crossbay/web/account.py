@@ -140,7 +140,7 @@ def save_identity(
         if problems or doc_type is None or born is None:
             raise ValidationFailed(errors=problems)
         with transaction(session):
-            holds_esims = esims.count_live_esims(session, customer_ids=[customer_id]) > 0
+            holds_esims = orders.holds_or_awaits_esim(session, customer_id=customer_id)
             kyc.record_identity(
                 session,
                 customer_id=customer_id,

@@ -424,3 +424,10 @@ class TestPhones:
     )
     def test_masks_all_but_the_first_and_last_four_digits(self, phone: str, masked: str) -> None:
         assert mask_phone(phone) == masked
+
+
+class TestLandlines:
+    @pytest.mark.parametrize("landline", ["+85221234567", "+85328212345", "+861088888888"])
+    def test_a_number_that_cannot_receive_sms_is_refused(self, landline: str) -> None:
+        with pytest.raises(InvalidPhoneNumber):
+            normalize_phone(landline)
