@@ -71,19 +71,29 @@ class TestFulfilment:
             assert account_balance(session, "clearing:card", "HKD").amount == 0
             assert account_balance(session, "revenue:sales", "HKD").amount == 0
 
-
     def test_a_profile_reserved_before_the_failure_goes_back_to_the_smdp(
         self, customer: Customer, server: LiveServer
     ) -> None:
-        set_fault(customer, fail_function="confirmOrder", fail_subject_code="8.2.1", fail_reason_code="3.9",
-                  fail_remaining=100)
+        set_fault(
+            customer,
+            fail_function="confirmOrder",
+            fail_subject_code="8.2.1",
+            fail_reason_code="3.9",
+            fail_remaining=100,
+        )
         order = buy(customer, first_package(customer, "new_esim")["id"])
-        final = poll(lambda: customer.get(f"/api/v1/orders/{order['id']}").json(),
-                     lambda o: o["status"] == "refunded", timeout=30)
+        final = poll(
+            lambda: customer.get(f"/api/v1/orders/{order['id']}").json(),
+            lambda o: o["status"] == "refunded",
+            timeout=30,
+        )
         [esim] = customer.get("/api/v1/esims").json()["items"]
         assert esim["id"] == final["esim_id"] and esim["status"] == "terminated"
-        profile = poll(lambda: customer.client().get(f"/sandbox/smdp/profiles/{esim['iccid']}").json(),
-                       lambda p: p["state"] == "available", timeout=20)
+        profile = poll(
+            lambda: customer.client().get(f"/sandbox/smdp/profiles/{esim['iccid']}").json(),
+            lambda p: p["state"] == "available",
+            timeout=20,
+        )
         assert profile["state"] == "available"
 
 

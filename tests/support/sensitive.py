@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from pathlib import Path
 
 _handler: logging.Handler | None = None
@@ -67,8 +68,10 @@ def find_leaks(run_dir: Path) -> list[str]:
     for path in run_dir.glob("sensitive-values-*.jsonl"):
         values |= {json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line}
     logs = [p for p in run_dir.parent.rglob("*.log") if p.stat().st_mtime >= run_dir.stat().st_ctime - 1]
+    # Whole tokens only: a 6-digit code may well occur inside some random hex id.
+    patterns = {value: re.compile(rf"(?<![0-9A-Za-z]){re.escape(value)}(?![0-9A-Za-z])") for value in values}
     leaks = []
     for path in logs:
         text = path.read_text(encoding="utf-8", errors="replace")
-        leaks += [f"{path.name}: {value!r}" for value in values if value in text]
+        leaks += [f"{path.name}: {value!r}" for value, pattern in patterns.items() if pattern.search(text)]
     return leaks
