@@ -10,13 +10,12 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
 
 from crossbay.api.deps import RuntimeDep
 from crossbay.db import transaction
 from crossbay.jobs import service as jobs
 from crossbay.migrate import head_revision
-from crossbay.orders.models import Order
+from crossbay.orders import service as order_service
 from crossbay.runtime import Runtime
 
 router = APIRouter(tags=["operations"])
@@ -45,7 +44,7 @@ class DatabaseCollector(Collector):
             "crossbay_jobs", "Outbox jobs by status (queue depth: pending)", labels=["status"]
         )
         with self.runtime.sessions() as session, transaction(session):
-            for status, count in session.execute(select(Order.status, func.count()).group_by(Order.status)):
+            for status, count in order_service.count_by_status(session).items():
                 orders.add_metric([status], count)
             for status, count in jobs.queue_depth(session).items():
                 queue.add_metric([status], count)

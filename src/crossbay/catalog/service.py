@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from sqlalchemy import select
@@ -99,6 +99,12 @@ def get_package_for_sale(session: Session, package_id: str, *, purpose: str) -> 
     if not (package.for_new_esim if purpose == "new_esim" else package.for_topup):
         raise PackageNotAvailable(f"this package is not sold for {purpose}")
     return package
+
+
+def get_packages(session: Session, package_ids: Iterable[str]) -> dict[str, Package]:
+    """Several packages by id in one query, whether on sale or not (history names what was bought)."""
+    ids = set(package_ids)
+    return {p.id: p for p in session.scalars(select(Package).where(Package.id.in_(ids)))} if ids else {}
 
 
 def price_of(package: Package) -> Money:

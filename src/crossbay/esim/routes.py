@@ -6,12 +6,12 @@ from datetime import datetime
 
 from fastapi import APIRouter, Response
 from pydantic import BaseModel
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crossbay.api.auth import CurrentCustomer
 from crossbay.api.deps import SessionDep
 from crossbay.api.language import Language
+from crossbay.catalog import service as catalog
 from crossbay.catalog.models import Package
 from crossbay.db import transaction
 from crossbay.errors import NotFound
@@ -85,8 +85,7 @@ def _bundle_read(bundle: Bundle, package: Package, language: str) -> BundleRead:
 def esim_reads(session: Session, esims: list[Esim], language: str) -> list[EsimRead]:
     """Several eSIMs with their bundles and package names in three queries, whatever their number."""
     bundles = usage.bundles_for(session, [e.id for e in esims])
-    package_ids = {b.package_id for group in bundles.values() for b in group}
-    packages = {p.id: p for p in session.scalars(select(Package).where(Package.id.in_(package_ids)))}
+    packages = catalog.get_packages(session, (b.package_id for group in bundles.values() for b in group))
     reads = []
     for esim in esims:
         code = service.activation_code_of(esim)

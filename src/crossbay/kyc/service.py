@@ -96,10 +96,18 @@ def require_verified_identity(session: Session, *, customer_id: str) -> Identity
     return identity
 
 
-def customers_sharing_document(session: Session, *, identity: Identity) -> list[str]:
-    """Every account registered with this document, this one included."""
+def lock_document_holders(session: Session, *, identity: Identity) -> list[str]:
+    """Every account registered with this document, this one included, with their rows locked.
+
+    The lock serializes two purchases under one document from different accounts.
+    """
     return list(
-        session.scalars(select(Identity.customer_id).where(Identity.number_lookup == identity.number_lookup))
+        session.scalars(
+            select(Identity.customer_id)
+            .where(Identity.number_lookup == identity.number_lookup)
+            .order_by(Identity.customer_id)
+            .with_for_update()
+        )
     )
 
 

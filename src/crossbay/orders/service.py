@@ -14,7 +14,6 @@ from crossbay.db import new_id
 from crossbay.esim import service as esims
 from crossbay.jobs import service as jobs
 from crossbay.kyc import service as kyc
-from crossbay.kyc.models import Identity
 from crossbay.money import Money
 from crossbay.orders import states
 from crossbay.orders.errors import OrderNotCancellable, OrderNotFound, PaymentMethodUnavailable
@@ -121,9 +120,7 @@ def place_order(
 
 def _check_identity_quota(session: Session, *, customer_id: str, quota: int) -> None:
     identity = kyc.require_verified_identity(session, customer_id=customer_id)
-    holders = kyc.customers_sharing_document(session, identity=identity)
-    # Lock every holder's identity row: two accounts of one person buying at once are serialized.
-    session.scalars(select(Identity).where(Identity.customer_id.in_(holders)).with_for_update()).all()
+    holders = kyc.lock_document_holders(session, identity=identity)
     held = esims.count_live_esims(session, customer_ids=holders)
     pending = session.scalar(
         select(func.count()).where(
@@ -165,6 +162,13 @@ def record_step(order: Order, step: str, *, now: datetime) -> None:
     """A fulfilment step inside the current status, kept on the timeline."""
     if not any(event.step == step for event in order.events):
         _record(order, order.status, step, now)
+
+
+def count_by_status(session: Session) -> dict[str, int]:
+    return {
+        status: count
+        for status, count in session.execute(select(Order.status, func.count()).group_by(Order.status))
+    }
 
 
 def get_order(session: Session, order_id: str, *, lock: bool = False) -> Order:

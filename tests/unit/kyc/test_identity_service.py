@@ -133,7 +133,7 @@ class TestRecordIdentity:
         assert mine.number_lookup == stored(session, second.id).number_lookup
         assert mine.number_lookup != stored(session, stranger.id).number_lookup
         with transaction(session):
-            assert sorted(kyc.customers_sharing_document(session, identity=mine)) == sorted(
+            assert sorted(kyc.lock_document_holders(session, identity=mine)) == sorted(
                 [customer_id, second.id]
             )
 
