@@ -17,7 +17,8 @@ from crossbay.clock import Clock, SystemClock
 from crossbay.db import make_engine, make_session_factory
 from crossbay.esim.es2plus import Es2PlusClient
 from crossbay.notify.sms import SmsGateway
-from crossbay.payments.card import CardClient
+from crossbay.payments.card import CardClient, CardProvider
+from crossbay.payments.providers import PaymentProvider
 from crossbay.pii import PiiCipher
 from crossbay.settings import Settings
 
@@ -48,6 +49,17 @@ class Runtime:
     def card(self) -> CardClient:
         s = self.settings
         return CardClient(s.partner_url("card_api"), s.secret("card_secret_key"), http=self.http)
+
+    @cached_property
+    def providers(self) -> dict[str, PaymentProvider]:
+        """Every payment provider by the name orders and webhooks use for it."""
+        s = self.settings
+        card = CardProvider(
+            self.card,
+            webhook_secret=s.secret("card_webhook_secret"),
+            tolerance_seconds=s.webhook_tolerance_seconds,
+        )
+        return {card.name: card}
 
     @cached_property
     def es2plus(self) -> Es2PlusClient:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 
 from crossbay.db import transaction
+from crossbay.errors import CrossbayError
 from crossbay.i18n import localized
 from crossbay.money import Money
 from crossbay.orders import service as orders
 from crossbay.orders import states
 from crossbay.orders.errors import OrderNotPayable
 from crossbay.payments import service as payments
-from crossbay.payments.errors import CardProviderError
+from crossbay.payments.providers import CheckoutRequest
 from crossbay.runtime import Runtime
 
 log = logging.getLogger("crossbay.checkout")
@@ -31,22 +32,25 @@ def open_cashier(runtime: Runtime, *, customer_id: str, order_id: str, return_ur
         description = localized(order.lines[0].descriptions, "en") if order.lines else order.id
     if payment.redirect_url is not None and payment.status == payments.PENDING:
         return
+    provider = runtime.providers[payment.provider]
     try:
-        intent = runtime.card.create_intent(
-            amount=Money(payment.amount, payment.currency),
-            reference=payment.id,
-            description=description,
-            return_url=return_url or f"{runtime.settings.base_url}/orders/{order_id}",
-            idempotency_key=payment.id,
+        checkout = provider.open_checkout(
+            CheckoutRequest(
+                payment_id=payment.id,
+                amount=Money(payment.amount, payment.currency),
+                description=description,
+                return_url=return_url or f"{runtime.settings.base_url}/orders/{order_id}",
+                notify_url=f"{runtime.settings.base_url}/webhooks/{provider.name}",
+            )
         )
-    except CardProviderError:
-        log.warning("card provider refused to open a payment", extra={"order_id": order_id})
+    except CrossbayError as error:
+        log.warning("provider refused to open a payment", extra={"order_id": order_id, "code": error.code})
         raise
     with runtime.sessions() as session, transaction(session):
         payments.attach_provider_session(
             session,
             payment_id=payment.id,
-            reference=intent.id,
-            redirect_url=intent.redirect_url,
+            reference=checkout.reference,
+            redirect_url=checkout.redirect_url,
             now=runtime.clock.now(),
         )

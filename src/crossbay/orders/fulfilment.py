@@ -12,12 +12,12 @@ from typing import Any
 
 from crossbay.catalog import service as catalog
 from crossbay.db import transaction
+from crossbay.errors import CrossbayError
 from crossbay.esim import service as esims
 from crossbay.money import Money
 from crossbay.orders import service as orders
 from crossbay.orders import states
 from crossbay.payments import service as payments
-from crossbay.payments.errors import CardProviderError
 from crossbay.runtime import Runtime
 from crossbay.usage import service as usage
 
@@ -97,8 +97,8 @@ def expire_order(runtime: Runtime, payload: dict[str, Any]) -> None:
         # Close the cashier so the payer cannot pay a dead order; if they already did,
         # the provider refuses and its success notice leads to a refund instead.
         try:
-            runtime.card.cancel_intent(payment.reference, idempotency_key=f"cancel-{payment.id}")
-        except CardProviderError:
+            runtime.providers[payment.provider].close(reference=payment.reference, payment_id=payment.id)
+        except CrossbayError:
             log.info("provider refused to cancel an expired order's payment", extra={"order_id": order.id})
 
 
@@ -119,10 +119,8 @@ def refund_payment(runtime: Runtime, payload: dict[str, Any]) -> None:
         payment = payments.get_payment(session, payment_id)
     if payment is None or payment.status != payments.SUCCEEDED or payment.reference is None:
         return
-    runtime.card.refund(
-        intent_id=payment.reference,
-        amount=Money(payment.amount, payment.currency),
-        idempotency_key=f"refund-{payment.id}",
+    runtime.providers[payment.provider].refund(
+        reference=payment.reference, payment_id=payment.id, amount=Money(payment.amount, payment.currency)
     )
     with runtime.sessions() as session, transaction(session):
         orders.mark_refunded(session, payment_id=payment_id, now=runtime.clock.now())

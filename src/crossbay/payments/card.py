@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -23,6 +24,8 @@ from crossbay.payments.errors import (
     WebhookSignatureInvalid,
     WebhookTimestampStale,
 )
+from crossbay.payments.providers import Acknowledgement, Checkout, CheckoutRequest
+from crossbay.payments.service import PaymentNotice
 
 SIGNATURE_HEADER = "Stripe-Signature"
 _SCHEME = "v1"
@@ -253,3 +256,66 @@ def _parse_event(payload: bytes, timestamp: int) -> CardEvent:
     if not isinstance(created, int) or isinstance(created, bool):
         created = timestamp
     return CardEvent(id=event_id, type=event_type, created=created, object=obj)
+
+
+# Notification types that change a payment, and what they mean for it.
+_OUTCOMES = {
+    "payment_intent.succeeded": "succeeded",
+    "payment_intent.payment_failed": "failed",
+    "payment_intent.canceled": "canceled",
+}
+
+
+class CardProvider:
+    """The card provider behind the PaymentProvider protocol."""
+
+    name = "card"
+
+    def __init__(self, client: CardClient, *, webhook_secret: str, tolerance_seconds: int) -> None:
+        self.client = client
+        self.webhook_secret = webhook_secret
+        self.tolerance_seconds = tolerance_seconds
+
+    def open_checkout(self, request: CheckoutRequest) -> Checkout:
+        intent = self.client.create_intent(
+            amount=request.amount,
+            reference=request.payment_id,
+            description=request.description,
+            return_url=request.return_url,
+            idempotency_key=request.payment_id,
+        )
+        if intent.redirect_url is None:
+            raise CardProviderError("the provider gave no cashier address")
+        return Checkout(reference=intent.id, redirect_url=intent.redirect_url)
+
+    def close(self, *, reference: str, payment_id: str) -> None:
+        self.client.cancel_intent(reference, idempotency_key=f"cancel-{payment_id}")
+
+    def refund(self, *, reference: str, payment_id: str, amount: Money) -> None:
+        self.client.refund(intent_id=reference, amount=amount, idempotency_key=f"refund-{payment_id}")
+
+    def read_notification(
+        self, headers: Mapping[str, str], body: bytes, *, now: datetime
+    ) -> PaymentNotice | None:
+        event = verify_webhook(
+            body,
+            headers.get(SIGNATURE_HEADER),
+            self.webhook_secret,
+            now=now,
+            tolerance_seconds=self.tolerance_seconds,
+        )
+        outcome = _OUTCOMES.get(event.type)
+        if outcome is None:
+            return None  # refund confirmations and other events: acknowledged, nothing to apply
+        intent = intent_from_object(event.object)
+        return PaymentNotice(
+            provider=self.name,
+            event_id=event.id,
+            kind=event.type,
+            reference=intent.id,
+            amount=intent.amount,
+            outcome=outcome,
+        )
+
+    def acknowledgement(self) -> Acknowledgement:
+        return Acknowledgement(200, b'{"received":true}', "application/json")
