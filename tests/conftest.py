@@ -7,7 +7,6 @@ migrations are tested on both engines) and removes them at the end.
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import os
@@ -30,6 +29,7 @@ from crossbay.migrate import upgrade
 from crossbay.runtime import Runtime
 from crossbay.settings import Settings
 from tests.support import sensitive
+from tests.support.keys import test_secrets
 from tests.support.servers import postgres_url
 from tests.support.threaded_server import serve_in_thread
 
@@ -38,17 +38,11 @@ RUN_DIR_VAR = "CROSSBAY_TEST_RUN_DIR"
 
 
 def test_settings(database_url: str, **overrides: object) -> Settings:
-    key = base64.b64encode(b"k" * 32).decode()
     values: dict[str, object] = dict(
+        **test_secrets(),
         database_url=database_url,
         sandbox=True,
         secure_cookies=False,
-        session_key=key,
-        pii_key=key,
-        pii_lookup_key=base64.b64encode(b"l" * 32).decode(),
-        card_secret_key="sk_test_crossbay",
-        card_webhook_secret="whsec_test_secret",
-        sms_auth_token="sms-token",
         sandbox_webhook_repeats=2,
         sandbox_webhook_repeat_delay_seconds=0.05,
         job_backoff_seconds=0.01,

@@ -14,10 +14,13 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# Secrets every deployment needs; each is generated for the sandbox/demo only.
+# Secrets every deployment needs (sizes in bytes); each is generated for the sandbox/demo only.
+RSA_KEY, RSA_PUBLIC = -1, -2  # PEM key pairs rather than random bytes
 SECRET_FIELDS: dict[str, int] = {
     "session_key": 32,
     "pii_key": 32,
@@ -25,6 +28,21 @@ SECRET_FIELDS: dict[str, int] = {
     "card_secret_key": 24,
     "card_webhook_secret": 24,
     "sms_auth_token": 24,
+    "alipay_private_key": RSA_KEY,
+    "alipay_public_key": RSA_PUBLIC,
+    "wechatpay_private_key": RSA_KEY,
+    "wechatpay_apiv3_key": 32,
+    "wechatpay_platform_public_key": RSA_PUBLIC,
+}
+# The providers' own keys: they exist here only because the sandboxes play the providers.
+SANDBOX_SECRET_FIELDS: dict[str, int] = {
+    "alipay_sandbox_private_key": RSA_KEY,
+    "wechatpay_sandbox_platform_private_key": RSA_KEY,
+}
+# Each public key a merchant holds belongs to the provider key the sandbox signs with.
+_PUBLIC_OF = {
+    "alipay_public_key": "alipay_sandbox_private_key",
+    "wechatpay_platform_public_key": "wechatpay_sandbox_platform_private_key",
 }
 
 
@@ -75,6 +93,23 @@ class Settings(BaseSettings):
     # The SM-DP+ this operator expects callbacks from (ES2+ functionRequesterIdentifier).
     smdp_callback_requester_id: str = "sandbox-smdp"
 
+    alipay_gateway_url: str | None = None
+    alipay_app_id: str = "2021000000000001"
+    alipay_seller_id: str = "2088000000000001"
+    alipay_private_key: str | None = Field(default=None, description="merchant RSA private key, PEM")
+    alipay_public_key: str | None = Field(default=None, description="Alipay's RSA public key, PEM")
+    alipay_sandbox_private_key: str | None = None
+
+    wechatpay_api_url: str | None = None
+    wechatpay_mchid: str = "1900000001"
+    wechatpay_appid: str = "wx0000000000000001"
+    wechatpay_serial_no: str = "5157F09EFDC096DE15EBE81A47057A7232F1B8E1"
+    wechatpay_private_key: str | None = Field(default=None, description="merchant API private key, PEM")
+    wechatpay_apiv3_key: str | None = Field(default=None, description="the 32-character APIv3 key")
+    wechatpay_platform_public_key: str | None = Field(default=None, description="WeChat Pay public key, PEM")
+    wechatpay_platform_public_key_id: str = "PUB_KEY_ID_0000000000000000000000000001"
+    wechatpay_sandbox_platform_private_key: str | None = None
+
     sms_gateway_url: str | None = None
     sms_account_sid: str = "AC_crossbay"
     sms_auth_token: str | None = None
@@ -98,7 +133,13 @@ class Settings(BaseSettings):
             return configured.rstrip("/")
         if not self.sandbox:
             raise SettingsError(f"CROSSBAY_{name.upper()}_URL is not set")
-        local = {"card_api": "/sandbox/card", "smdp": "/sandbox/smdp", "sms_gateway": "/sandbox/sms"}
+        local = {
+            "card_api": "/sandbox/card",
+            "smdp": "/sandbox/smdp",
+            "sms_gateway": "/sandbox/sms",
+            "alipay_gateway": "/sandbox/alipay/gateway.do",
+            "wechatpay_api": "/sandbox/wechatpay",
+        }
         return self.base_url.rstrip("/") + local[name]
 
     def secret(self, name: str) -> str:
@@ -115,10 +156,13 @@ def load_settings(**overrides: Any) -> Settings:
     """Read the environment, fill sandbox secrets, and refuse to start without the rest."""
     settings = Settings(**overrides)
     missing = [name for name in SECRET_FIELDS if not getattr(settings, name)]
-    if missing and settings.sandbox:
-        generated = _dev_secrets(settings.var_dir)
-        settings = settings.model_copy(update={name: generated[name] for name in missing})
-    elif missing:
+    if settings.sandbox:
+        wanted = missing + [name for name in SANDBOX_SECRET_FIELDS if not getattr(settings, name)]
+        if wanted:
+            generated = _dev_secrets(settings.var_dir)
+            settings = settings.model_copy(update={name: generated[name] for name in wanted})
+        missing = []
+    if missing:
         names = ", ".join(f"CROSSBAY_{name.upper()}" for name in missing)
         raise SettingsError(
             f"missing secrets: {names}. Set them (base64 of 32 random bytes for keys), "
@@ -131,28 +175,46 @@ def load_settings(**overrides: Any) -> Settings:
 
 
 def _dev_secrets(var_dir: Path) -> dict[str, str]:
-    """Generated once per checkout; several processes may race to create it."""
+    """Generated once per checkout and completed when a newer version needs more."""
     path = var_dir / "secrets.json"
-    if not path.exists():
-        var_dir.mkdir(parents=True, exist_ok=True)
-        values = {name: _new_secret(name, size) for name, size in SECRET_FIELDS.items()}
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(values, indent=2))
-        tmp.chmod(0o600)
-        try:
-            os.link(tmp, path)  # atomic and fails if another process won the race
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink()
-    loaded: dict[str, str] = json.loads(path.read_text())
-    return loaded
+    values: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    fields = {**SANDBOX_SECRET_FIELDS, **SECRET_FIELDS}
+    if all(name in values for name in fields):
+        return values
+    var_dir.mkdir(parents=True, exist_ok=True)
+    for name, size in fields.items():
+        if name not in values and size != RSA_PUBLIC:
+            values[name] = _new_secret(name, size)
+    for public, private in _PUBLIC_OF.items():
+        values.setdefault(public, public_key_pem(values[private]))
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(values, indent=2))
+    tmp.chmod(0o600)
+    tmp.replace(path)
+    return values
 
 
 def _new_secret(name: str, size: int) -> str:
+    if size == RSA_KEY:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        return pem.decode()
     raw = secrets.token_bytes(size)
     if name == "card_webhook_secret":
         return "whsec_" + base64.b64encode(raw).decode()
     if name == "card_secret_key":
         return "sk_test_" + secrets.token_hex(size)
+    if name == "wechatpay_apiv3_key":
+        return secrets.token_hex(16)  # WeChat Pay's APIv3 key is 32 ASCII characters
     return base64.b64encode(raw).decode()
+
+
+def public_key_pem(private_pem: str) -> str:
+    key = serialization.load_pem_private_key(private_pem.encode(), password=None)
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 
 import pytest
 
+from tests.support.keys import test_secrets
 from tests.support.servers import CROSSBAY
 
 
@@ -34,16 +36,7 @@ def test_production_start_without_secrets_names_what_is_missing() -> None:
 
 
 def test_a_short_key_is_refused() -> None:
-    env = {
-        name: "c2hvcnQ="
-        for name in (
-            "CROSSBAY_SESSION_KEY",
-            "CROSSBAY_PII_KEY",
-            "CROSSBAY_PII_LOOKUP_KEY",
-            "CROSSBAY_CARD_SECRET_KEY",
-            "CROSSBAY_CARD_WEBHOOK_SECRET",
-            "CROSSBAY_SMS_AUTH_TOKEN",
-        )
-    }
+    env = {f"CROSSBAY_{name.upper()}": value for name, value in test_secrets().items()}
+    env["CROSSBAY_PII_KEY"] = base64.b64encode(b"short").decode()
     result = run("worker", **env)
     assert result.returncode == 2 and "exactly 32 bytes" in result.stderr
