@@ -19,6 +19,7 @@ from crossbay.identity.routes import router as identity_router
 from crossbay.kyc.routes import router as kyc_router
 from crossbay.orders.routes import router as orders_router
 from crossbay.payments.routes import router as webhooks_router
+from crossbay.payments.wallet_routes import router as wallet_router
 from crossbay.runtime import Runtime
 from crossbay.web.routes import STATIC_DIR
 from crossbay.web.routes import router as web_router
@@ -52,6 +53,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         catalog_router,
         esim_router,
         orders_router,
+        wallet_router,
         webhooks_router,
         ops_router,
         web_router,

@@ -9,7 +9,7 @@ from crossbay.jobs.models import Job
 from crossbay.kyc.models import Identity
 from crossbay.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
 from crossbay.orders.models import Order, OrderEvent, OrderLine
-from crossbay.payments.models import Payment, ProviderEvent
+from crossbay.payments.models import Payment, ProviderEvent, WalletTopup
 from crossbay.sandbox import card_models, smdp_models, sms
 from crossbay.usage.models import Bundle
 
@@ -33,6 +33,7 @@ __all__ = [
     "PasswordGuard",
     "Payment",
     "ProviderEvent",
+    "WalletTopup",
     "card_models",
     "smdp_models",
     "sms",

@@ -79,6 +79,10 @@ class Settings(BaseSettings):
     password_lock_seconds: int = 15 * 60
 
     order_ttl_seconds: int = 30 * 60
+    # Stored-value limits in HKD cents (a CMHK-style refill: HK$50–1,000, HK$3,000 a month).
+    wallet_topup_min: int = 5_000
+    wallet_topup_max: int = 100_000
+    wallet_topup_monthly_max: int = 300_000
     identity_esim_quota: int = 10
 
     card_api_url: str | None = None

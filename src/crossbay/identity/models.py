@@ -16,6 +16,8 @@ class Customer(Base):
     language: Mapped[str] = mapped_column(String(8), default="zh-Hant")
     password_hash: Mapped[str | None] = mapped_column(String(256))
     payment_pin_hash: Mapped[str | None] = mapped_column(String(256))
+    payment_pin_failures: Mapped[int] = mapped_column(default=0, server_default="0")
+    payment_pin_locked_until: Mapped[datetime | None]
     preferred_payment_method: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime]
 

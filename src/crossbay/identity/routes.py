@@ -10,7 +10,8 @@ from crossbay.api.language import Language
 from crossbay.api.schemas import MoneyRead
 from crossbay.db import transaction
 from crossbay.errors import FieldProblem, ValidationFailed
-from crossbay.identity import service
+from crossbay.identity import pins, service
+from crossbay.identity.errors import InvalidCredentials
 from crossbay.identity.phones import mask_phone, normalize_phone
 from crossbay.identity.schemas import (
     IdentityRead,
@@ -18,6 +19,8 @@ from crossbay.identity.schemas import (
     OtpChallengeRead,
     OtpRequest,
     PasswordUpdate,
+    PaymentPinUpdate,
+    PreferredPaymentUpdate,
     RefreshRequest,
     TokenRead,
     TokenRequest,
@@ -135,4 +138,43 @@ def set_password(body: PasswordUpdate, customer: CurrentCustomer, session: Sessi
         service.set_password(
             session, customer=customer, new_password=body.new_password, current_password=body.current_password
         )
+    return Response(status_code=204)
+
+
+@router.put("/me/payment-pin", status_code=204)
+def set_payment_pin(
+    body: PaymentPinUpdate, customer: CurrentCustomer, session: SessionDep, runtime: RuntimeDep
+) -> Response:
+    """Setting or changing the PIN needs the login password or a fresh code sent to the phone."""
+    with transaction(session):
+        session.refresh(customer, with_for_update=True)
+        if body.password is not None:
+            if not service.verify_secret(customer.password_hash, body.password):
+                raise InvalidCredentials()
+        elif body.challenge_id is not None and body.code is not None:
+            service.confirm_code(
+                session,
+                phone=customer.phone,
+                challenge_id=body.challenge_id,
+                code=body.code,
+                settings=runtime.settings,
+                now=runtime.clock.now(),
+            )
+        else:
+            raise ValidationFailed(
+                errors=[FieldProblem("password", "missing", "Give your password, or challenge_id and code")]
+            )
+        birth_date = kyc.birth_date_of(session, customer_id=customer.id, pii=runtime.pii)
+        pins.set_payment_pin(customer, pin=body.pin, birth_dates=[birth_date] if birth_date else [])
+    return Response(status_code=204)
+
+
+@router.put("/me/preferred-payment", status_code=204)
+def set_preferred_payment(
+    body: PreferredPaymentUpdate, customer: CurrentCustomer, session: SessionDep
+) -> Response:
+    """The method checkout preselects."""
+    with transaction(session):
+        session.add(customer)
+        customer.preferred_payment_method = body.payment_method
     return Response(status_code=204)

@@ -62,3 +62,15 @@ class MeRead(BaseModel):
     preferred_payment_method: str | None
     identity: IdentityRead
     wallet: WalletSummary
+
+
+class PaymentPinUpdate(BaseModel):
+    pin: str = Field(max_length=16)
+    # Proof that the account holder is asking: the login password, or a fresh one-time code.
+    password: str | None = Field(default=None, max_length=256)
+    challenge_id: str | None = Field(default=None, max_length=64)
+    code: str | None = Field(default=None, max_length=16)
+
+
+class PreferredPaymentUpdate(BaseModel):
+    payment_method: Literal["card", "alipay", "wechatpay", "wallet"]

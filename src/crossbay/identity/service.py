@@ -130,6 +130,17 @@ def sign_in_with_code(
     now: datetime,
 ) -> Tokens:
     """A right code, used once and in time, signs in, registering the phone on first use."""
+    confirm_code(session, phone=phone, challenge_id=challenge_id, code=code, settings=settings, now=now)
+    customer, created = _find_or_register(session, phone=phone, language=language, now=now)
+    return _issue_tokens(
+        session, customer.id, family_id=new_id("fam"), new_customer=created, settings=settings, now=now
+    )
+
+
+def confirm_code(
+    session: Session, *, phone: str, challenge_id: str, code: str, settings: Settings, now: datetime
+) -> None:
+    """Use up a one-time code sent to ``phone``: right, in time, at most once, within five tries."""
     challenge = session.scalar(
         select(OtpChallenge)
         .where(OtpChallenge.id == challenge_id, OtpChallenge.phone == phone)
@@ -143,10 +154,6 @@ def sign_in_with_code(
         challenge.attempts += 1
         raise InvalidCode()
     challenge.consumed_at = now
-    customer, created = _find_or_register(session, phone=phone, language=language, now=now)
-    return _issue_tokens(
-        session, customer.id, family_id=new_id("fam"), new_customer=created, settings=settings, now=now
-    )
 
 
 def _find_or_register(session: Session, *, phone: str, language: str, now: datetime) -> tuple[Customer, bool]:
@@ -188,6 +195,15 @@ def sign_in_with_password(
     return _issue_tokens(
         session, customer.id, family_id=new_id("fam"), new_customer=False, settings=settings, now=now
     )
+
+
+def hash_secret(secret: str) -> str:
+    """argon2id: for passwords and payment PINs alike."""
+    return _hasher.hash(secret)
+
+
+def verify_secret(stored: str | None, secret: str) -> bool:
+    return _verify(stored, secret)
 
 
 def _verify(stored: str | None, password: str) -> bool:

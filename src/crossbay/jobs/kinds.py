@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from crossbay.db import transaction
 from crossbay.jobs.worker import JobKind
 from crossbay.orders import fulfilment
 from crossbay.orders.service import CANCEL_PROFILE_JOB, EXPIRE_JOB, FULFIL_JOB, REFUND_JOB
+from crossbay.payments import wallet
 from crossbay.runtime import Runtime
+
+
+def expire_topup(runtime: Runtime, payload: dict[str, Any]) -> None:
+    with runtime.sessions() as session, transaction(session):
+        wallet.expire_topup(session, topup_id=str(payload["topup_id"]), now=runtime.clock.now())
 
 
 def send_sms(runtime: Runtime, payload: dict[str, Any]) -> None:
@@ -20,4 +27,5 @@ JOB_KINDS: dict[str, JobKind] = {
     EXPIRE_JOB: JobKind(fulfilment.expire_order),
     REFUND_JOB: JobKind(fulfilment.refund_payment),
     CANCEL_PROFILE_JOB: JobKind(fulfilment.cancel_unused_profile),
+    wallet.EXPIRE_TOPUP_JOB: JobKind(expire_topup),
 }

@@ -89,6 +89,16 @@ def get_identity_view(session: Session, *, customer_id: str, pii: PiiCipher) -> 
     return _view(identity, name, number)
 
 
+def birth_date_of(session: Session, *, customer_id: str, pii: PiiCipher) -> date | None:
+    """Only to refuse a payment PIN made of it; never shown."""
+    identity = session.get(Identity, customer_id)
+    if identity is None:
+        return None
+    return date.fromisoformat(
+        pii.decrypt(identity.birth_date_encrypted, context=_context(customer_id, "dob"))
+    )
+
+
 def require_verified_identity(session: Session, *, customer_id: str) -> Identity:
     identity = session.get(Identity, customer_id)
     if identity is None or identity.status != VERIFIED:

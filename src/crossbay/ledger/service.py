@@ -107,6 +107,45 @@ def post(
     return tx
 
 
+def lock_account(session: Session, code: str, currency: str, now: datetime) -> None:
+    """Hold the account's row until the transaction ends: spends from one wallet happen one at a time."""
+    account_id = _account(session, code, currency, now).id
+    session.scalars(select(LedgerAccount.id).where(LedgerAccount.id == account_id).with_for_update()).one()
+
+
+@dataclass(frozen=True)
+class Entry:
+    at: datetime
+    amount: Money
+    kind: str
+    reference: str
+
+
+def entries_of(
+    session: Session, code: str, *, limit: int, before: tuple[datetime, str] | None = None
+) -> list[tuple[Entry, str]]:
+    """An account's entries, newest first, each with its entry id (the page cursor)."""
+    query = (
+        select(LedgerEntry, LedgerTransaction)
+        .join(LedgerTransaction, LedgerEntry.transaction_id == LedgerTransaction.id)
+        .join(LedgerAccount, LedgerEntry.account_id == LedgerAccount.id)
+        .where(LedgerAccount.code == code)
+    )
+    if before is not None:
+        at, entry_id = before
+        query = query.where(
+            (LedgerTransaction.created_at < at)
+            | ((LedgerTransaction.created_at == at) & (LedgerEntry.id < entry_id))
+        )
+    rows = session.execute(
+        query.order_by(LedgerTransaction.created_at.desc(), LedgerEntry.id.desc()).limit(limit)
+    )
+    return [
+        (Entry(tx.created_at, Money(entry.amount, entry.currency), tx.kind, tx.reference), entry.id)
+        for entry, tx in rows
+    ]
+
+
 def account_balance(session: Session, code: str, currency: str) -> Money:
     """Debit-positive balance of an account (zero if it has never been posted to)."""
     total = session.scalar(

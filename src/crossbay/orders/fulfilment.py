@@ -18,6 +18,7 @@ from crossbay.money import Money
 from crossbay.orders import service as orders
 from crossbay.orders import states
 from crossbay.payments import service as payments
+from crossbay.payments.wallet import WALLET
 from crossbay.runtime import Runtime
 from crossbay.usage import service as usage
 
@@ -119,9 +120,10 @@ def refund_payment(runtime: Runtime, payload: dict[str, Any]) -> None:
         payment = payments.get_payment(session, payment_id)
     if payment is None or payment.status != payments.SUCCEEDED or payment.reference is None:
         return
-    runtime.providers[payment.provider].refund(
-        reference=payment.reference, payment_id=payment.id, amount=Money(payment.amount, payment.currency)
-    )
+    if payment.provider != WALLET:  # stored value goes straight back; providers are asked first
+        runtime.providers[payment.provider].refund(
+            reference=payment.reference, payment_id=payment.id, amount=Money(payment.amount, payment.currency)
+        )
     with runtime.sessions() as session, transaction(session):
         orders.mark_refunded(session, payment_id=payment_id, now=runtime.clock.now())
     log.info("payment refunded", extra={"payment_id": payment_id})

@@ -35,6 +35,7 @@ from crossbay.orders.schemas import (
 )
 from crossbay.payments import service as payments
 from crossbay.payments.models import Payment
+from crossbay.payments.wallet import WALLET
 
 router = APIRouter(prefix="/api/v1", tags=["orders"])
 
@@ -46,7 +47,9 @@ def order_read(order: Order, payment: Payment | None, language: str) -> OrderRea
         return MoneyRead.of(Money(amount, order.currency), language)
 
     next_action = None
-    if order.status == states.PENDING_PAYMENT and payment is not None and payment.redirect_url:
+    if order.status == states.PENDING_PAYMENT and order.payment_method == WALLET:
+        next_action = NextAction(type="pin_required")
+    elif order.status == states.PENDING_PAYMENT and payment is not None and payment.redirect_url:
         next_action = NextAction(type="redirect", url=payment.redirect_url)
     return OrderRead(
         id=order.id,
@@ -152,8 +155,24 @@ def pay_order(
     session: SessionDep,
     language: Language,
 ) -> OrderRead:
-    """Card, Alipay, WeChat Pay: (re)open the cashier. Paying twice never takes money twice."""
-    checkout.open_cashier(runtime, customer_id=customer.id, order_id=order_id, return_url=None)
+    """Wallet: pay now with the PIN. Card, Alipay, WeChat Pay: (re)open the cashier.
+
+    Paying twice never takes money twice: the second attempt finds the order paid.
+    """
+    with transaction(session):
+        method = service.get_owned_order(session, customer_id=customer.id, order_id=order_id).payment_method
+    if method != WALLET:
+        checkout.open_cashier(runtime, customer_id=customer.id, order_id=order_id, return_url=None)
+        return read_owned_order(session, customer_id=customer.id, order_id=order_id, language=language)
+    with transaction(session):
+        service.pay_with_wallet(
+            session,
+            customer=customer,
+            order_id=order_id,
+            pin=body.pin,
+            settings=runtime.settings,
+            now=runtime.clock.now(),
+        )
     return read_owned_order(session, customer_id=customer.id, order_id=order_id, language=language)
 
 

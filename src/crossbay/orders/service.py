@@ -11,21 +11,30 @@ from sqlalchemy.orm import Session
 from crossbay.catalog import service as catalog
 from crossbay.catalog.models import Package
 from crossbay.db import new_id
+from crossbay.errors import FieldProblem, ValidationFailed
 from crossbay.esim import service as esims
+from crossbay.identity import pins
+from crossbay.identity.models import Customer
 from crossbay.jobs import service as jobs
 from crossbay.kyc import service as kyc
 from crossbay.money import Money
 from crossbay.orders import states
-from crossbay.orders.errors import OrderNotCancellable, OrderNotFound, PaymentMethodUnavailable
+from crossbay.orders.errors import (
+    OrderNotCancellable,
+    OrderNotFound,
+    OrderNotPayable,
+    PaymentMethodUnavailable,
+)
 from crossbay.orders.models import Order, OrderEvent, OrderLine
 from crossbay.payments import service as payments
+from crossbay.payments import wallet
 from crossbay.payments.models import Payment
 from crossbay.payments.service import PaymentNotice
 from crossbay.settings import Settings
 
 NEW_ESIM, TOPUP = "new_esim", "topup"
 # Methods this build can take; the API names all four so clients need not change when more arrive.
-SUPPORTED_METHODS = frozenset({"card"})
+SUPPORTED_METHODS = frozenset({"card", "wallet"})
 FULFIL_JOB, EXPIRE_JOB, REFUND_JOB = "orders.fulfil", "orders.expire", "orders.refund"
 CANCEL_PROFILE_JOB = "esim.cancel_unused_profile"
 
@@ -105,7 +114,14 @@ def place_order(
             )
         )
     _record(order, states.PENDING_PAYMENT, None, now)
-    payments.create_payment(session, order_id=order.id, provider=payment_method, amount=priced.total, now=now)
+    payments.create_payment(
+        session,
+        customer_id=customer_id,
+        order_id=order.id,
+        provider=payment_method,
+        amount=priced.total,
+        now=now,
+    )
     jobs.enqueue(
         session,
         EXPIRE_JOB,
@@ -216,7 +232,7 @@ def expire_order(session: Session, *, order_id: str, now: datetime) -> Order:
 def apply_payment_notice(
     session: Session, notice: PaymentNotice, *, settings: Settings, now: datetime
 ) -> Payment:
-    """A verified provider notice: a first success pays the order and queues its fulfilment.
+    """A verified provider notice: a first success pays its order (or completes its wallet top-up).
 
     Money that arrives for an order that can no longer be paid (cancelled,
     expired) is refunded, never kept.
@@ -224,7 +240,35 @@ def apply_payment_notice(
     result = payments.record_notice(session, notice, now=now)
     if not result.newly_succeeded:
         return result.payment
-    order = get_order(session, result.payment.order_id, lock=True)
+    if result.payment.order_id is None:
+        wallet.complete_topup(session, payment=result.payment, now=now)
+        return result.payment
+    _settle_order(session, result.payment, settings=settings, now=now)
+    return result.payment
+
+
+def pay_with_wallet(
+    session: Session, *, customer: Customer, order_id: str, pin: str | None, settings: Settings, now: datetime
+) -> Order:
+    """Stored value pays the order at once, after the payment PIN; paying twice never takes money twice."""
+    order = get_owned_order(session, customer_id=customer.id, order_id=order_id)
+    session.refresh(order, with_for_update=True)
+    if order.status != states.PENDING_PAYMENT or order.payment_method != wallet.WALLET:
+        raise OrderNotPayable()
+    if pin is None:
+        raise ValidationFailed(errors=[FieldProblem("pin", "missing", "Enter your 6-digit payment PIN")])
+    session.refresh(customer, with_for_update=True)  # wrong PINs are counted one at a time
+    pins.check_payment_pin(customer, pin=pin, now=now)
+    payment = payments.latest_payments(session, [order.id])[order.id]
+    wallet.pay_from_wallet(session, payment=payment, customer_id=customer.id, now=now)
+    _settle_order(session, payment, settings=settings, now=now)
+    return order
+
+
+def _settle_order(session: Session, payment: Payment, *, settings: Settings, now: datetime) -> None:
+    """Paid: fulfil it, or, if it can no longer be fulfilled, give the money back."""
+    assert payment.order_id is not None
+    order = get_order(session, payment.order_id, lock=True)
     if order.status == states.PENDING_PAYMENT:
         transition(order, states.PAID, now=now)
         jobs.enqueue(
@@ -236,8 +280,7 @@ def apply_payment_notice(
             dedupe_key=f"fulfil:{order.id}",
         )
     else:
-        enqueue_refund(session, payment_id=result.payment.id, settings=settings, now=now)
-    return result.payment
+        enqueue_refund(session, payment_id=payment.id, settings=settings, now=now)
 
 
 def enqueue_refund(session: Session, *, payment_id: str, settings: Settings, now: datetime) -> None:
@@ -276,6 +319,8 @@ def fail_order(session: Session, *, order_id: str, settings: Settings, now: date
 
 def mark_refunded(session: Session, *, payment_id: str, now: datetime) -> None:
     payment = payments.record_refund(session, payment_id=payment_id, now=now)
+    if payment.order_id is None:
+        return
     order = get_order(session, payment.order_id, lock=True)
     if order.status == states.FAILED:
         transition(order, states.REFUNDED, now=now)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crossbay.db import Base
@@ -12,7 +12,10 @@ class Payment(Base):
     __tablename__ = "payments"
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), index=True)
+    customer_id: Mapped[str | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    # What the money pays for: an order, or stored value (a wallet top-up).
+    order_id: Mapped[str | None] = mapped_column(ForeignKey("orders.id"), index=True)
+    topup_id: Mapped[str | None] = mapped_column(ForeignKey("wallet_topups.id"), index=True)
     provider: Mapped[str] = mapped_column(String(16))
     # What the provider knows the payment by (payment intent id, out_trade_no).
     reference: Mapped[str | None] = mapped_column(String(64))
@@ -24,6 +27,24 @@ class Payment(Base):
     updated_at: Mapped[datetime]
 
     __table_args__ = (UniqueConstraint("provider", "reference"),)
+
+
+class WalletTopup(Base):
+    """Stored value bought with a provider payment; the wallet itself is a ledger account."""
+
+    __tablename__ = "wallet_topups"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"))
+    status: Mapped[str] = mapped_column(String(24))  # pending_payment, completed, failed, expired
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    payment_method: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    completed_at: Mapped[datetime | None]
+
+    __table_args__ = (Index("ix_wallet_topups_customer_id_created_at", "customer_id", "created_at"),)
 
 
 class ProviderEvent(Base):

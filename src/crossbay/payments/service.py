@@ -48,11 +48,22 @@ class NoticeResult:
 
 
 def create_payment(
-    session: Session, *, order_id: str, provider: str, amount: Money, now: datetime
+    session: Session,
+    *,
+    customer_id: str,
+    provider: str,
+    amount: Money,
+    now: datetime,
+    order_id: str | None = None,
+    topup_id: str | None = None,
 ) -> Payment:
+    """A payment for an order or for a wallet top-up (exactly one of them)."""
+    assert (order_id is None) != (topup_id is None)
     payment = Payment(
         id=new_id("pay"),
+        customer_id=customer_id,
         order_id=order_id,
+        topup_id=topup_id,
         provider=provider,
         status=CREATED,
         amount=amount.amount,
@@ -62,6 +73,22 @@ def create_payment(
     )
     session.add(payment)
     return payment
+
+
+def _credit_account(payment: Payment) -> str:
+    """Where captured money is owed: to the order until it is delivered, or into the customer's wallet."""
+    return f"wallet:{payment.customer_id}" if payment.topup_id else "unearned:orders"
+
+
+def _funding_account(payment: Payment) -> str:
+    """Where the money came from, and where a refund sends it back."""
+    return f"wallet:{payment.customer_id}" if payment.provider == "wallet" else f"clearing:{payment.provider}"
+
+
+def mark_succeeded(session: Session, *, payment: Payment, reference: str, now: datetime) -> None:
+    payment.status = SUCCEEDED
+    payment.reference = reference
+    payment.updated_at = now
 
 
 def attach_provider_session(
@@ -86,8 +113,14 @@ def latest_payments(session: Session, order_ids: Iterable[str]) -> dict[str, Pay
         for payment in session.scalars(
             select(Payment).where(Payment.order_id.in_(ids)).order_by(Payment.created_at, Payment.id)
         ):
-            found[payment.order_id] = payment
+            found[str(payment.order_id)] = payment
     return found
+
+
+def latest_topup_payment(session: Session, topup_id: str) -> Payment | None:
+    return session.scalars(
+        select(Payment).where(Payment.topup_id == topup_id).order_by(Payment.created_at.desc()).limit(1)
+    ).first()
 
 
 def get_payment(session: Session, payment_id: str) -> Payment | None:
@@ -133,7 +166,7 @@ def record_notice(session: Session, notice: PaymentNotice, *, now: datetime) -> 
             kind="payment.captured",
             reference=payment.id,
             now=now,
-            lines=[Line(f"clearing:{payment.provider}", amount), Line("unearned:orders", -amount)],
+            lines=[Line(_funding_account(payment), amount), Line(_credit_account(payment), -amount)],
         )
         return NoticeResult(payment, duplicate=False, newly_succeeded=True)
     if notice.outcome == FAILED_OUTCOME and payment.status in (CREATED, PENDING):
@@ -157,7 +190,7 @@ def record_refund(session: Session, *, payment_id: str, now: datetime) -> Paymen
             kind="payment.refunded",
             reference=payment.id,
             now=now,
-            lines=[Line("unearned:orders", amount), Line(f"clearing:{payment.provider}", -amount)],
+            lines=[Line(_credit_account(payment), amount), Line(_funding_account(payment), -amount)],
         )
         payment.status = REFUNDED
         payment.updated_at = now
