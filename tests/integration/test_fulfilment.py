@@ -122,3 +122,29 @@ class TestExpiry:
             timeout=20,
         )
         assert cashier.status_code == 409
+
+
+class TestLostNotification:
+    def test_an_order_whose_notification_was_lost_is_settled_by_asking_the_provider(
+        self, customer: Customer, server: LiveServer
+    ) -> None:
+        from sqlalchemy import update
+
+        from crossbay.sandbox.card_models import SandboxCardIntent
+
+        created = customer.post(
+            "/api/v1/orders",
+            json={"package_id": first_package(customer, "new_esim")["id"], "payment_method": "card"},
+            headers={"Idempotency-Key": "lost-notification"},
+        ).json()
+        # The payer paid, but the provider's notification never arrived.
+        with server.runtime.engine.begin() as connection:
+            connection.execute(
+                update(SandboxCardIntent)
+                .where(SandboxCardIntent.id == created["payment"]["reference"])
+                .values(status="succeeded")
+            )
+        clock = server.runtime.clock
+        assert isinstance(clock, ShiftedClock)
+        clock.advance(timedelta(minutes=6))
+        wait_fulfilled(customer, created["id"])

@@ -7,7 +7,7 @@ from typing import Any
 from crossbay.db import transaction
 from crossbay.jobs.worker import JobKind
 from crossbay.orders import fulfilment
-from crossbay.orders.service import CANCEL_PROFILE_JOB, EXPIRE_JOB, FULFIL_JOB, REFUND_JOB
+from crossbay.orders.service import CANCEL_PROFILE_JOB, EXPIRE_JOB, FULFIL_JOB, RECONCILE_JOB, REFUND_JOB
 from crossbay.payments import wallet
 from crossbay.runtime import Runtime
 
@@ -26,6 +26,7 @@ JOB_KINDS: dict[str, JobKind] = {
     FULFIL_JOB: JobKind(fulfilment.fulfil_order, give_up=fulfilment.give_up_fulfilment),
     EXPIRE_JOB: JobKind(fulfilment.expire_order),
     REFUND_JOB: JobKind(fulfilment.refund_payment),
+    RECONCILE_JOB: JobKind(fulfilment.reconcile_payment),
     CANCEL_PROFILE_JOB: JobKind(fulfilment.cancel_unused_profile),
     wallet.EXPIRE_TOPUP_JOB: JobKind(expire_topup),
 }

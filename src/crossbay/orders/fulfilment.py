@@ -114,6 +114,24 @@ def cancel_unused_profile(runtime: Runtime, payload: dict[str, Any]) -> None:
     log.info("unused profile handed back to the SM-DP+", extra={"esim_id": esim.id})
 
 
+def reconcile_payment(runtime: Runtime, payload: dict[str, Any]) -> None:
+    """Still unpaid after a few minutes: the provider's answer settles it as its notification would have."""
+    with runtime.sessions() as session, transaction(session):
+        order = orders.get_order(session, str(payload["order_id"]))
+        payment = payments.latest_payments(session, [order.id]).get(order.id)
+        waiting = order.status == states.PENDING_PAYMENT
+    if not waiting or payment is None or payment.reference is None or payment.status != payments.PENDING:
+        return
+    notice = runtime.providers[payment.provider].query(reference=payment.reference, payment_id=payment.id)
+    if notice is None:
+        return
+    with runtime.sessions() as session, transaction(session):
+        orders.apply_payment_notice(session, notice, settings=runtime.settings, now=runtime.clock.now())
+    log.info(
+        "payment settled by asking the provider", extra={"order_id": order.id, "outcome": notice.outcome}
+    )
+
+
 def refund_payment(runtime: Runtime, payload: dict[str, Any]) -> None:
     payment_id = str(payload["payment_id"])
     with runtime.sessions() as session, transaction(session):

@@ -37,6 +37,7 @@ NEW_ESIM, TOPUP = "new_esim", "topup"
 SUPPORTED_METHODS = frozenset({"card", "wallet"})
 FULFIL_JOB, EXPIRE_JOB, REFUND_JOB = "orders.fulfil", "orders.expire", "orders.refund"
 CANCEL_PROFILE_JOB = "esim.cancel_unused_profile"
+RECONCILE_JOB = "orders.reconcile_payment"
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,17 @@ def place_order(
         max_attempts=settings.job_max_attempts,
         dedupe_key=f"expire:{order.id}",
     )
+    if payment_method != wallet.WALLET:
+        # A notification can be lost: a few minutes on, ask the provider instead of waiting for it.
+        jobs.enqueue(
+            session,
+            RECONCILE_JOB,
+            {"order_id": order.id},
+            now=now,
+            run_at=now + timedelta(seconds=settings.payment_reconcile_after_seconds),
+            max_attempts=settings.job_max_attempts,
+            dedupe_key=f"reconcile:{order.id}",
+        )
     return order
 
 

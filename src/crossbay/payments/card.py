@@ -294,6 +294,21 @@ class CardProvider:
     def refund(self, *, reference: str, payment_id: str, amount: Money) -> None:
         self.client.refund(intent_id=reference, amount=amount, idempotency_key=f"refund-{payment_id}")
 
+    def query(self, *, reference: str, payment_id: str) -> PaymentNotice | None:
+        intent = self.client.retrieve_intent(reference)
+        outcome = {"succeeded": "succeeded", "canceled": "canceled"}.get(intent.status)
+        if outcome is None:
+            return None
+        # One stable id per final state: a later real notification is then a harmless repeat of its effect.
+        return PaymentNotice(
+            provider=self.name,
+            event_id=f"query:{intent.id}:{intent.status}",
+            kind="query",
+            reference=intent.id,
+            amount=intent.amount,
+            outcome=outcome,
+        )
+
     def read_notification(
         self, headers: Mapping[str, str], body: bytes, *, now: datetime
     ) -> PaymentNotice | None:

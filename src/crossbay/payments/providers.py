@@ -56,6 +56,13 @@ class PaymentProvider(Protocol):
         """Give the money back; idempotent per payment_id (one full refund per payment)."""
         ...
 
+    def query(self, *, reference: str, payment_id: str) -> PaymentNotice | None:
+        """Ask the provider where the payment stands (a notification may have been lost).
+
+        Returns a notice with a stable event id for a final state, None while undecided.
+        """
+        ...
+
     def read_notification(
         self, headers: Mapping[str, str], body: bytes, *, now: datetime
     ) -> PaymentNotice | None:
