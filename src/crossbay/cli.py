@@ -20,6 +20,10 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+ledger_app = typer.Typer(help="The double-entry ledger.", no_args_is_help=True)
+app.add_typer(ledger_app, name="ledger")
+orders_app = typer.Typer(help="Orders, for staff.", no_args_is_help=True)
+app.add_typer(orders_app, name="orders")
 log = logging.getLogger("crossbay.cli")
 
 Host = Annotated[str, typer.Option(help="Interface to listen on.")]
@@ -120,6 +124,54 @@ def seed() -> None:
     configure_logging(settings.log_level)
     created = _seed(settings, only_if_empty=False)
     typer.echo(f"catalog loaded ({created} new packages)")
+
+
+@ledger_app.command("check")
+def ledger_check() -> None:
+    """Prove every posting balances, the books balance, and no wallet is overdrawn (exit 1 if not)."""
+    from crossbay.db import transaction
+    from crossbay.ledger.service import check_ledger
+    from crossbay.runtime import build_runtime
+
+    runtime = build_runtime(Settings())
+    try:
+        with runtime.sessions() as session, transaction(session):
+            result = check_ledger(session)
+    finally:
+        runtime.close()
+    typer.echo(f"transactions: {result.transactions}")
+    typer.echo(f"unbalanced transactions: {len(result.unbalanced)} {' '.join(result.unbalanced[:20])}")
+    typer.echo(f"trial balance: {result.trial_balance or {}}")
+    typer.echo(f"overdrawn wallets: {len(result.negative_wallets)}")
+    typer.echo("ledger: balanced" if result.ok else "ledger: NOT BALANCED")
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@orders_app.command("refund")
+def orders_refund(
+    order_id: Annotated[str, typer.Argument(help="The order to refund (ord_…).")],
+    reason: Annotated[str, typer.Option(help="Why: kept with the refund job for the record.")],
+) -> None:
+    """Refund a delivered or failed order in full; the worker asks the provider (wallet: at once)."""
+    from crossbay.db import transaction
+    from crossbay.errors import CrossbayError
+    from crossbay.orders import service as orders
+    from crossbay.runtime import build_runtime
+
+    runtime = build_runtime(_settings())
+    try:
+        with runtime.sessions() as session, transaction(session):
+            order = orders.refund_order(
+                session, order_id=order_id, settings=runtime.settings, now=runtime.clock.now(), reason=reason
+            )
+            status = order.status
+    except CrossbayError as error:
+        typer.echo(f"crossbay: {error.code}: {error.detail or ''}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        runtime.close()
+    typer.echo(f"refund of {order_id} queued (order is {status}); the worker completes it")
 
 
 def _seed(settings: Settings, *, only_if_empty: bool) -> int:

@@ -228,3 +228,39 @@ def test_ledger_transaction_kind_and_reference_are_unique_in_the_schema() -> Non
         if hasattr(uc, "columns") and len(uc.columns) == 2
     }
     assert ("kind", "reference") in constraints
+
+
+class TestCheckLedger:
+    def test_balanced_books_pass(self, session: Session, clock: FrozenClock) -> None:
+        with transaction(session):
+            ledger.post(
+                session,
+                kind="t",
+                reference=uuid.uuid4().hex,
+                now=clock.now(),
+                lines=[Line("clearing:card", Money(500, "HKD")), Line("wallet:cus_a", Money(-500, "HKD"))],
+            )
+            assert ledger.check_ledger(session).ok
+
+    def test_a_tampered_entry_and_an_overdrawn_wallet_are_found(
+        self, session: Session, clock: FrozenClock
+    ) -> None:
+        with transaction(session):
+            tx = ledger.post(
+                session,
+                kind="t",
+                reference=uuid.uuid4().hex,
+                now=clock.now(),
+                lines=[Line("wallet:cus_b", Money(700, "HKD")), Line("unearned:orders", Money(-700, "HKD"))],
+            )
+            session.flush()
+            # Someone edits one side of a posting behind the ledger's back.
+            entry = session.scalars(select(LedgerEntry).where(LedgerEntry.transaction_id == tx.id)).first()
+            assert entry is not None
+            entry.amount += 1
+            session.flush()
+            result = ledger.check_ledger(session)
+        assert not result.ok
+        assert tx.id in result.unbalanced
+        assert result.trial_balance == {"HKD": 1}
+        assert "wallet:cus_b" in result.negative_wallets

@@ -165,6 +165,46 @@ def postings_for(session: Session, reference: str) -> list[LedgerTransaction]:
     return list(session.scalars(select(LedgerTransaction).where(LedgerTransaction.reference == reference)))
 
 
+@dataclass(frozen=True)
+class LedgerCheck:
+    transactions: int
+    unbalanced: list[str]  # transaction ids whose entries do not net to zero per currency
+    trial_balance: dict[str, int]
+    negative_wallets: list[str]  # account codes of wallets holding less than nothing
+
+    @property
+    def ok(self) -> bool:
+        return not self.unbalanced and not any(self.trial_balance.values()) and not self.negative_wallets
+
+
+def check_ledger(session: Session) -> LedgerCheck:
+    """Every posting balances, the books as a whole balance, and no wallet is overdrawn.
+
+    Balances are never stored, only derived from postings, so "balance equals
+    the sum of its postings" holds by construction; these are the checks left.
+    """
+    per_transaction = session.execute(
+        select(LedgerEntry.transaction_id, LedgerEntry.currency, func.sum(LedgerEntry.amount)).group_by(
+            LedgerEntry.transaction_id, LedgerEntry.currency
+        )
+    ).all()
+    unbalanced = sorted({tx_id for tx_id, _, total in per_transaction if total})
+    wallets = session.execute(
+        select(LedgerAccount.code, func.sum(LedgerEntry.amount))
+        .join(LedgerEntry, LedgerEntry.account_id == LedgerAccount.id)
+        .where(LedgerAccount.code.like("wallet:%"))
+        .group_by(LedgerAccount.code)
+    ).all()
+    count = session.scalar(select(func.count()).select_from(LedgerTransaction)) or 0
+    return LedgerCheck(
+        transactions=int(count),
+        unbalanced=unbalanced,
+        trial_balance=trial_balance(session),
+        # A wallet is our liability: its debit-positive sum must never be above zero.
+        negative_wallets=sorted(code for code, total in wallets if total > 0),
+    )
+
+
 def trial_balance(session: Session) -> dict[str, int]:
     """Sum of all entries per currency: zero in every currency when the books are whole."""
     rows = session.execute(

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from crossbay.catalog import service as catalog
 from crossbay.catalog.models import Package
 from crossbay.db import new_id
-from crossbay.errors import FieldProblem, ValidationFailed
+from crossbay.errors import Conflict, FieldProblem, ValidationFailed
 from crossbay.esim import service as esims
 from crossbay.identity import pins
 from crossbay.identity.models import Customer
@@ -31,6 +31,7 @@ from crossbay.payments import wallet
 from crossbay.payments.models import Payment
 from crossbay.payments.service import PaymentNotice
 from crossbay.settings import Settings
+from crossbay.usage import service as usage
 
 NEW_ESIM, TOPUP = "new_esim", "topup"
 # Methods this build can take; the API names all four so clients need not change when more arrive.
@@ -295,11 +296,13 @@ def _settle_order(session: Session, payment: Payment, *, settings: Settings, now
         enqueue_refund(session, payment_id=payment.id, settings=settings, now=now)
 
 
-def enqueue_refund(session: Session, *, payment_id: str, settings: Settings, now: datetime) -> None:
+def enqueue_refund(
+    session: Session, *, payment_id: str, settings: Settings, now: datetime, reason: str = "order failed"
+) -> None:
     jobs.enqueue(
         session,
         REFUND_JOB,
-        {"payment_id": payment_id},
+        {"payment_id": payment_id, "reason": reason},
         now=now,
         max_attempts=settings.job_max_attempts,
         dedupe_key=f"refund:{payment_id}",
@@ -329,10 +332,32 @@ def fail_order(session: Session, *, order_id: str, settings: Settings, now: date
     return order
 
 
+class NotRefundable(Conflict):
+    code = "order_not_refundable"
+
+
+def refund_order(session: Session, *, order_id: str, settings: Settings, now: datetime, reason: str) -> Order:
+    """Staff give the money back for a paid order: delivered quota is withdrawn, then the payment refunded."""
+    order = get_order(session, order_id, lock=True)
+    payment = payments.latest_payments(session, [order.id]).get(order.id)
+    if order.status not in (states.FULFILLED, states.FAILED) or payment is None:
+        raise NotRefundable(f"an order that is {order.status} cannot be refunded")
+    if payment.status != payments.SUCCEEDED:
+        raise NotRefundable("its payment is not captured (already refunded?)")
+    if order.status == states.FULFILLED:
+        usage.withdraw_bundle(session, order_id=order.id, now=now)
+        payments.reverse_revenue(
+            session, order_id=order.id, amount=Money(order.total, order.currency), now=now
+        )
+        record_step(order, "refund_requested", now=now)
+    enqueue_refund(session, payment_id=payment.id, settings=settings, now=now, reason=reason)
+    return order
+
+
 def mark_refunded(session: Session, *, payment_id: str, now: datetime) -> None:
     payment = payments.record_refund(session, payment_id=payment_id, now=now)
     if payment.order_id is None:
         return
     order = get_order(session, payment.order_id, lock=True)
-    if order.status == states.FAILED:
+    if order.status in (states.FAILED, states.FULFILLED):
         transition(order, states.REFUNDED, now=now)

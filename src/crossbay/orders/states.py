@@ -18,7 +18,8 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     PAID: frozenset({FULFILLING, FAILED}),
     FULFILLING: frozenset({FULFILLED, FAILED}),
     FAILED: frozenset({REFUNDED}),
-    FULFILLED: frozenset(),
+    # Staff refund a delivered order; the quota it added is withdrawn.
+    FULFILLED: frozenset({REFUNDED}),
     REFUNDED: frozenset(),
     CANCELLED: frozenset(),
     EXPIRED: frozenset(),

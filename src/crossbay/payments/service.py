@@ -197,6 +197,17 @@ def record_refund(session: Session, *, payment_id: str, now: datetime) -> Paymen
     return payment
 
 
+def reverse_revenue(session: Session, *, order_id: str, amount: Money, now: datetime) -> None:
+    """A delivered order is being refunded: its revenue is owed back before the money goes."""
+    ledger.post(
+        session,
+        kind="order.refund_revenue",
+        reference=order_id,
+        now=now,
+        lines=[Line("revenue:sales", amount), Line("unearned:orders", -amount)],
+    )
+
+
 def recognize_revenue(session: Session, *, order_id: str, amount: Money, now: datetime) -> None:
     """Delivered: what was owed to the customer becomes ours."""
     ledger.post(

@@ -49,6 +49,16 @@ def add_bundle(session: Session, *, esim_id: str, order_id: str, package: Packag
     return bundle
 
 
+def withdraw_bundle(session: Session, *, order_id: str, now: datetime) -> None:
+    """The order that paid for a bundle was refunded: its quota ends now."""
+    bundle = session.scalar(select(Bundle).where(Bundle.order_id == order_id).with_for_update())
+    if bundle is not None and bundle.status in (ACTIVE, QUEUED):
+        bundle.status = EXPIRED
+        bundle.expires_at = now
+        bundle.data_remaining_bytes = 0 if bundle.data_total_bytes is not None else None
+        bundle.voice_remaining_seconds = 0 if bundle.voice_total_seconds is not None else None
+
+
 def bundles_for(session: Session, esim_ids: list[str]) -> dict[str, list[Bundle]]:
     """All bundles of several eSIMs in one query."""
     grouped: dict[str, list[Bundle]] = {esim_id: [] for esim_id in esim_ids}
