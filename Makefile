@@ -39,9 +39,10 @@ typecheck: $(STAMP)
 test: $(STAMP) browser-deps lint typecheck
 	$(BIN)/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
-## make bench: paid-and-fulfilled orders per second on PostgreSQL vs pgbench on the same server
+## make bench: orders/s and wallet payments/s on PostgreSQL, each against pgbench on the same server
 bench: $(STAMP)
 	$(BIN)/python bench/journey.py
+	$(BIN)/python bench/wallet.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -45,7 +45,7 @@ class TestOtp:
         assert first.json()["new_customer"] is True and first.json()["token_type"] == "Bearer"
         me = http.get("/api/v1/me", headers={"Authorization": f"Bearer {first.json()['access_token']}"})
         assert me.status_code == 200
-        assert me.json()["phone_masked"].startswith("+852 9") and phone[-8:] not in me.json()["phone_masked"]
+        assert me.json()["phone_masked"].startswith("+852 6") and phone[-8:] not in me.json()["phone_masked"]
         assert me.json()["identity"]["status"] == "none"
         assert me.json()["wallet"]["balance"] == {"amount": 0, "currency": "HKD", "formatted": "HK$0.00"}
 

@@ -12,14 +12,22 @@ from typing import Any
 
 import httpx
 
+from crossbay.identity.errors import InvalidPhoneNumber
+from crossbay.identity.phones import normalize_phone
 from tests.support import sensitive
 
 _phones = itertools.count(int(time.time() * 1000) % 10_000_000)
 
 
 def new_phone() -> str:
-    """A fresh valid Hong Kong mobile number (9xxxxxxx) for each customer."""
-    return f"+8529{next(_phones) % 10_000_000:07d}"
+    """A fresh Hong Kong mobile number (6xxxxxxx) for each customer, one the service accepts."""
+    while True:
+        phone = f"+8526{next(_phones) % 10_000_000:07d}"
+        try:
+            normalize_phone(phone)
+        except InvalidPhoneNumber:
+            continue  # a range not allocated to mobiles
+        return phone
 
 
 def hkid_with_check(prefix: str, digits: str) -> str:
