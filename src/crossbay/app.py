@@ -61,9 +61,9 @@ def create_app(runtime: Runtime) -> FastAPI:
         app.include_router(router)
     if runtime.settings.sandbox:
         # Imported only here: with sandbox mode off, no /sandbox path exists at all.
-        from crossbay.sandbox import card, smdp, sms
+        from crossbay.sandbox import alipay, card, smdp, sms, wechatpay
 
-        for router in (card.router, smdp.router, sms.router):
+        for router in (alipay.router, card.router, smdp.router, sms.router, wechatpay.router):
             app.include_router(router, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.middleware("http")(_observe)

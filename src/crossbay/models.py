@@ -10,7 +10,7 @@ from crossbay.kyc.models import Identity
 from crossbay.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
 from crossbay.orders.models import Order, OrderEvent, OrderLine
 from crossbay.payments.models import Payment, ProviderEvent, WalletTopup
-from crossbay.sandbox import card_models, smdp_models, sms
+from crossbay.sandbox import alipay_models, card_models, smdp_models, sms, wechatpay_models
 from crossbay.usage.models import Bundle
 
 __all__ = [
@@ -34,7 +34,9 @@ __all__ = [
     "Payment",
     "ProviderEvent",
     "WalletTopup",
+    "alipay_models",
     "card_models",
     "smdp_models",
     "sms",
+    "wechatpay_models",
 ]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import cached_property
 
 import httpx
@@ -17,8 +18,10 @@ from crossbay.clock import Clock, SystemClock
 from crossbay.db import make_engine, make_session_factory
 from crossbay.esim.es2plus import Es2PlusClient
 from crossbay.notify.sms import SmsGateway
+from crossbay.payments.alipay import AlipayClient, AlipayProvider
 from crossbay.payments.card import CardClient, CardProvider
 from crossbay.payments.providers import PaymentProvider
+from crossbay.payments.wechatpay import WechatPayClient, WechatPayProvider
 from crossbay.pii import PiiCipher
 from crossbay.settings import Settings
 
@@ -59,7 +62,34 @@ class Runtime:
             webhook_secret=s.secret("card_webhook_secret"),
             tolerance_seconds=s.webhook_tolerance_seconds,
         )
-        return {card.name: card}
+        wechatpay = WechatPayProvider(
+            WechatPayClient(
+                s.partner_url("wechatpay_api"),
+                s.wechatpay_mchid,
+                s.wechatpay_appid,
+                s.wechatpay_serial_no,
+                s.secret("wechatpay_private_key"),
+                s.secret("wechatpay_platform_public_key"),
+                s.wechatpay_platform_public_key_id,
+                http=self.http,
+                clock=self.clock,
+            ),
+            apiv3_key=s.secret("wechatpay_apiv3_key"),
+            tolerance_seconds=s.webhook_tolerance_seconds,
+        )
+        alipay = AlipayProvider(
+            AlipayClient(
+                s.partner_url("alipay_gateway"),
+                s.alipay_app_id,
+                s.secret("alipay_private_key"),
+                s.secret("alipay_public_key"),
+                http=self.http,
+                clock=self.clock,
+            ),
+            seller_id=s.alipay_seller_id,
+            checkout_ttl=timedelta(seconds=s.order_ttl_seconds),
+        )
+        return {provider.name: provider for provider in (card, alipay, wechatpay)}
 
     @cached_property
     def es2plus(self) -> Es2PlusClient:

@@ -35,7 +35,7 @@ from crossbay.usage import service as usage
 
 NEW_ESIM, TOPUP = "new_esim", "topup"
 # Methods this build can take; the API names all four so clients need not change when more arrive.
-SUPPORTED_METHODS = frozenset({"card", "wallet"})
+SUPPORTED_METHODS = frozenset({"card", "alipay", "wechatpay", "wallet"})
 FULFIL_JOB, EXPIRE_JOB, REFUND_JOB = "orders.fulfil", "orders.expire", "orders.refund"
 CANCEL_PROFILE_JOB = "esim.cancel_unused_profile"
 RECONCILE_JOB = "orders.reconcile_payment"

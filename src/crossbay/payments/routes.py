@@ -16,7 +16,7 @@ log = logging.getLogger("crossbay.webhooks")
 router = APIRouter(tags=["partner endpoints"])
 
 # Each provider's notification endpoint; the adapter in Runtime.providers does the protocol.
-PROVIDER_NAMES = ("card",)
+PROVIDER_NAMES = ("card", "alipay", "wechatpay")
 
 
 def _notification_endpoint(

@@ -344,6 +344,23 @@ class WechatPayProvider:
     def refund(self, *, reference: str, payment_id: str, amount: Money) -> None:
         self.client.refund(reference, f"refund-{payment_id}", amount, amount)
 
+    def query(self, *, reference: str, payment_id: str) -> PaymentNotice | None:
+        transaction = self.client.query(reference)
+        outcome = {"SUCCESS": "succeeded", "CLOSED": "canceled", "REVOKED": "canceled"}.get(
+            transaction.trade_state
+        )
+        if outcome is None:
+            return None  # NOTPAY, USERPAYING: not decided yet
+        # One stable id per final state: the real notification, if it comes, changes nothing more.
+        return PaymentNotice(
+            provider=self.name,
+            event_id=f"query:{reference}:{transaction.trade_state}",
+            kind="query",
+            reference=reference,
+            amount=transaction.amount,
+            outcome=outcome,
+        )
+
     def read_notification(
         self, headers: Mapping[str, str], body: bytes, *, now: datetime
     ) -> PaymentNotice | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, String
+from sqlalchemy import BigInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crossbay.db import Base
@@ -31,7 +31,7 @@ class SandboxWechatPayTransaction(Base):
     fingerprint: Mapped[str] = mapped_column(String(64))
     prepay_id: Mapped[str] = mapped_column(String(64))
     trade_state: Mapped[str] = mapped_column(String(16))  # NOTPAY, SUCCESS, REFUND, CLOSED
-    transaction_id: Mapped[str | None] = mapped_column(String(32))
+    transaction_id: Mapped[str | None] = mapped_column(String(32), index=True)
     # The notification of this payment keeps its id over every repeat, as WeChat Pay's does.
     notification_id: Mapped[str | None] = mapped_column(String(64))
     success_time: Mapped[datetime | None]
@@ -45,9 +45,8 @@ class SandboxWechatPayRefund(Base):
 
     out_refund_no: Mapped[str] = mapped_column(String(64), primary_key=True)
     refund_id: Mapped[str] = mapped_column(String(32), unique=True)
-    out_trade_no: Mapped[str] = mapped_column(
-        ForeignKey("sandbox_wechatpay_transactions.out_trade_no"), index=True
-    )
+    # No foreign key: its conventional name would pass PostgreSQL's 63-character limit.
+    out_trade_no: Mapped[str] = mapped_column(String(32), index=True)
     amount: Mapped[int] = mapped_column(BigInteger)
     total: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))

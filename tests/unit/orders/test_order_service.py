@@ -521,7 +521,7 @@ class TestApplyPaymentNotice:
         assert reload(session, order).status == end
         assert jobs_of_kind(session, orders.FULFIL_JOB) == []
         [refund] = jobs_of_kind(session, orders.REFUND_JOB)
-        assert refund.payload == {"payment_id": payment.id}
+        assert refund.payload == {"payment_id": payment.id, "reason": "order failed"}
         with transaction(session):
             assert ledger.account_balance(session, "clearing:card", "HKD") == Money(8800, "HKD")
 
