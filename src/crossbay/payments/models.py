@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crossbay.db import Base
@@ -22,7 +22,7 @@ class Payment(Base):
     status: Mapped[str] = mapped_column(String(24))  # created, pending, succeeded, failed, canceled, refunded
     amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
-    redirect_url: Mapped[str | None] = mapped_column(String(1024))
+    redirect_url: Mapped[str | None] = mapped_column(Text)  # a signed provider URL can be long
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
