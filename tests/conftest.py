@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -29,6 +30,7 @@ from crossbay.migrate import upgrade
 from crossbay.runtime import Runtime
 from crossbay.settings import Settings
 from tests.support import sensitive
+from tests.support.journey import Customer, register_identity, sign_in
 from tests.support.keys import test_secrets
 from tests.support.servers import postgres_url
 from tests.support.threaded_server import serve_in_thread
@@ -185,10 +187,29 @@ def server(live_server: LiveServer, committed: sa.Engine) -> Iterator[LiveServer
     live_server.runtime.clock.offset = timedelta(0)
 
 
+@pytest.fixture
+def http(server: LiveServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        yield client
+
+
+@pytest.fixture
+def seeded(server: LiveServer) -> None:
+    from crossbay.cli import seed_catalog
+
+    seed_catalog(server.runtime.settings, only_if_empty=True)
+
+
+@pytest.fixture
+def customer(seeded: None, http: httpx.Client) -> Customer:
+    """A signed-in customer with a verified identity, on a server with the demo catalog."""
+    customer = sign_in([http])
+    register_identity(customer)
+    return customer
+
+
 def problem(response: object) -> dict[str, object]:
     """The problem+json body of a refused request, checked for its shape."""
-    import httpx
-
     assert isinstance(response, httpx.Response)
     assert response.headers["content-type"].startswith("application/problem+json"), response.text
     body: dict[str, object] = json.loads(response.text)

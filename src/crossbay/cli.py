@@ -101,7 +101,7 @@ def demo(host: Host = "127.0.0.1", port: Port = 8000) -> None:
     from crossbay.migrate import upgrade
 
     upgrade(settings.database_url)
-    _seed(settings, only_if_empty=True)
+    seed_catalog(settings, only_if_empty=True)
     typer.echo(f"crossbay demo: open http://{host}:{port}/ (sandbox partners, in-process worker)")
     _serve(settings, host, port, with_worker=True)
 
@@ -122,7 +122,7 @@ def seed() -> None:
     """Load or update the package catalog from the bundled catalog file."""
     settings = Settings()
     configure_logging(settings.log_level)
-    created = _seed(settings, only_if_empty=False)
+    created = seed_catalog(settings, only_if_empty=False)
     typer.echo(f"catalog loaded ({created} new packages)")
 
 
@@ -174,7 +174,7 @@ def orders_refund(
     typer.echo(f"refund of {order_id} queued (order is {status}); the worker completes it")
 
 
-def _seed(settings: Settings, *, only_if_empty: bool) -> int:
+def seed_catalog(settings: Settings, *, only_if_empty: bool) -> int:
     from sqlalchemy import func, select
 
     from crossbay.catalog.catalog_file import load_catalog

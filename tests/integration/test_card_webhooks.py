@@ -21,13 +21,9 @@ from tests.conftest import LiveServer, problem
 from tests.support.journey import Customer, first_package, poll, register_identity, sign_in, wait_fulfilled
 
 
-@pytest.fixture
-def http(server: LiveServer) -> httpx.Client:
-    from crossbay.cli import _seed
-
-    _seed(server.runtime.settings, only_if_empty=True)
-    with httpx.Client(base_url=server.url, timeout=30) as client:
-        yield client
+@pytest.fixture(autouse=True)
+def _catalog(seeded: None) -> None:
+    """Every test here orders from the demo catalog."""
 
 
 @pytest.fixture

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-
-import httpx
-import pytest
 
 from crossbay.clock import ShiftedClock
 from crossbay.db import transaction
@@ -17,22 +13,8 @@ from tests.support.journey import (
     buy,
     first_package,
     poll,
-    register_identity,
-    sign_in,
     wait_fulfilled,
 )
-
-
-@pytest.fixture
-def customer(server: LiveServer) -> Iterator[Customer]:
-    from crossbay.cli import _seed
-
-    _seed(server.runtime.settings, only_if_empty=True)
-    with httpx.Client(base_url=server.url, timeout=30) as client:
-        customer = sign_in([client])
-        register_identity(customer)
-        yield customer
-        client.put("/sandbox/smdp/faults", json={})
 
 
 def set_fault(customer: Customer, **fault: object) -> None:

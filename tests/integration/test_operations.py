@@ -5,16 +5,9 @@ from __future__ import annotations
 import re
 
 import httpx
-import pytest
 
 from tests.conftest import LiveServer
 from tests.support.journey import sign_in
-
-
-@pytest.fixture
-def http(server: LiveServer) -> httpx.Client:
-    with httpx.Client(base_url=server.url, timeout=20) as client:
-        yield client
 
 
 def test_health_and_readiness(http: httpx.Client) -> None:

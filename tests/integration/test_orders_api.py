@@ -11,20 +11,7 @@ from sqlalchemy import func, select
 
 from crossbay.orders.models import Order
 from tests.conftest import LiveServer, problem
-from tests.support.journey import Customer, buy, first_package, register_identity, sign_in, wait_fulfilled
-
-
-@pytest.fixture
-def http(server: LiveServer) -> httpx.Client:
-    with httpx.Client(base_url=server.url, timeout=30) as client:
-        yield client
-
-
-@pytest.fixture
-def customer(http: httpx.Client) -> Customer:
-    customer = sign_in([http])
-    register_identity(customer)
-    return customer
+from tests.support.journey import Customer, buy, first_package, sign_in, wait_fulfilled
 
 
 def order_count(server: LiveServer) -> int:
@@ -34,9 +21,9 @@ def order_count(server: LiveServer) -> int:
 
 class TestPackages:
     def test_filters_and_language(self, http: httpx.Client, server: LiveServer) -> None:
-        from crossbay.cli import _seed
+        from crossbay.cli import seed_catalog
 
-        _seed(server.runtime.settings, only_if_empty=True)
+        seed_catalog(server.runtime.settings, only_if_empty=True)
         everything = http.get("/api/v1/packages").json()["items"]
         assert len(everything) >= 12
         assert {"id", "code", "kind", "name", "price", "for", "regions", "networks", "validity_days"} <= set(
@@ -58,13 +45,6 @@ class TestPackages:
         assert missing.status_code == 404 and problem(missing)["code"] == "not_found"
         bad = http.get("/api/v1/packages", params={"region": "tokyo"})
         assert bad.status_code == 422 and problem(bad)["code"] == "validation_failed"
-
-
-@pytest.fixture
-def seeded(server: LiveServer) -> None:
-    from crossbay.cli import _seed
-
-    _seed(server.runtime.settings, only_if_empty=True)
 
 
 @pytest.mark.usefixtures("seeded")

@@ -3,31 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 
 from crossbay.db import transaction
 from crossbay.ledger.service import check_ledger
 from tests.conftest import LiveServer, problem
-from tests.support import sensitive
-from tests.support.journey import Customer, first_package, poll, register_identity, sign_in, wait_fulfilled
+from tests.support.journey import Customer, first_package, poll, wait_fulfilled
 
 PASSWORD, PIN = "harbour-lantern-92", "482915"
-
-
-@pytest.fixture
-def customer(server: LiveServer) -> Iterator[Customer]:
-    from crossbay.cli import _seed
-
-    _seed(server.runtime.settings, only_if_empty=True)
-    with httpx.Client(base_url=server.url, timeout=60) as client:
-        customer = sign_in([client])
-        register_identity(customer)
-        sensitive.register(PASSWORD, PIN)
-        yield customer
 
 
 def pay(customer: Customer, method: str, package_id: str, esim_id: str | None = None) -> dict[str, Any]:

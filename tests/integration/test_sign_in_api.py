@@ -13,12 +13,6 @@ from tests.support import sensitive
 from tests.support.journey import new_phone, poll, sign_in
 
 
-@pytest.fixture
-def http(server: LiveServer) -> httpx.Client:
-    with httpx.Client(base_url=server.url, timeout=20) as client:
-        yield client
-
-
 def request_code(http: httpx.Client, server: LiveServer, phone: str) -> tuple[str, str]:
     response = http.post("/api/v1/auth/otp", json={"phone": phone})
     assert response.status_code == 202, response.text

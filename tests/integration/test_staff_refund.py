@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
-
-import httpx
-import pytest
 
 from tests.conftest import LiveServer
 from tests.support.journey import (
@@ -16,22 +12,9 @@ from tests.support.journey import (
     buy,
     first_package,
     poll,
-    register_identity,
-    sign_in,
     wait_fulfilled,
 )
 from tests.support.servers import CROSSBAY
-
-
-@pytest.fixture
-def customer(server: LiveServer) -> Iterator[Customer]:
-    from crossbay.cli import _seed
-
-    _seed(server.runtime.settings, only_if_empty=True)
-    with httpx.Client(base_url=server.url, timeout=30) as client:
-        customer = sign_in([client])
-        register_identity(customer)
-        yield customer
 
 
 def cli(server: LiveServer, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:

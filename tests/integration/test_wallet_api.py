@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -19,8 +18,6 @@ from tests.support.journey import (
     buy,
     first_package,
     poll,
-    register_identity,
-    sign_in,
     wait_fulfilled,
 )
 
@@ -29,21 +26,14 @@ PIN = "482915"
 
 
 @pytest.fixture
-def customer(server: LiveServer) -> Iterator[Customer]:
-    from crossbay.cli import _seed
-
-    _seed(server.runtime.settings, only_if_empty=True)
-    with httpx.Client(base_url=server.url, timeout=60) as client:
-        customer = sign_in([client])
-        register_identity(customer)
-        assert (
-            client.put(
-                "/api/v1/me/password", json={"new_password": PASSWORD}, headers=customer.auth()
-            ).status_code
-            == 204
-        )
-        sensitive.register(PIN, PASSWORD)
-        yield customer
+def customer(customer: Customer) -> Customer:
+    """A customer with a login password too (the payment PIN is set with it)."""
+    response = customer.client().put(
+        "/api/v1/me/password", json={"new_password": PASSWORD}, headers=customer.auth()
+    )
+    assert response.status_code == 204
+    sensitive.register(PIN, PASSWORD)
+    return customer
 
 
 def set_pin(customer: Customer, pin: str = PIN) -> httpx.Response:
