@@ -16,7 +16,6 @@ from urllib.parse import parse_qsl, urlencode
 import httpx
 
 from crossbay.clock import Clock, SystemClock
-from crossbay.errors import CrossbayError
 from crossbay.money import Money, money_from_decimal_string
 from crossbay.payments.alipay_wire import (
     CLOSE,
@@ -38,7 +37,12 @@ from crossbay.payments.alipay_wire import (
     rsa2_sign,
     verify_signed_params,
 )
-from crossbay.payments.errors import WebhookMalformed, WebhookSignatureInvalid, WebhookTimestampStale
+from crossbay.payments.errors import (
+    NotificationInvalid,
+    WebhookMalformed,
+    WebhookSignatureInvalid,
+    WebhookTimestampStale,
+)
 from crossbay.payments.providers import Acknowledgement, Checkout, CheckoutRequest
 from crossbay.payments.service import PaymentNotice
 
@@ -54,11 +58,8 @@ __all__ = [
 ]
 
 
-class AlipayNotificationInvalid(CrossbayError):
-    """A genuinely signed notification that is not for this merchant or not one we understand."""
-
-    code = "invalid_notification"
-    status = 400
+class AlipayNotificationInvalid(NotificationInvalid):
+    """Signed by Alipay, but not for this merchant, or not a trade notification we know."""
 
 
 class AlipayClient:

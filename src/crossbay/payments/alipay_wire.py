@@ -13,15 +13,15 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any, ClassVar
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from crossbay.errors import CrossbayError
 from crossbay.money import Money
+from crossbay.payments.errors import ProviderRefused, ProviderUnavailable
 
 CHINA = ZoneInfo("Asia/Shanghai")  # every Alipay timestamp is Beijing time without an offset
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -41,29 +41,16 @@ _RETRYABLE_CODES = frozenset({"20000"})
 _RETRYABLE_SUB_CODES = frozenset({"ACQ.SYSTEM_ERROR", "aop.ACQ.SYSTEM_ERROR", "isp.unknow-error"})
 
 
-class AlipayProviderError(CrossbayError):
-    """Alipay understood the request and refused it; sending it again will not help."""
-
-    code = "payment_provider_error"
-    status = 502
-    retryable: ClassVar[bool] = False
-
-    def __init__(self, detail: str | None = None, *, provider_code: str | None = None) -> None:
-        super().__init__(detail)
-        # Alipay's ``sub_code`` (``ACQ.TRADE_NOT_EXIST``), or its ``code`` when there is none.
-        self.provider_code = provider_code
+class AlipayProviderError(ProviderRefused):
+    """Alipay refused; ``provider_code`` is its ``sub_code`` (``ACQ.TRADE_NOT_EXIST``), else its ``code``."""
 
 
 class AlipayResponseUnverified(AlipayProviderError):
     """An answer whose signature is missing or not Alipay's: nothing in it is believed."""
 
 
-class AlipayProviderUnavailable(CrossbayError):
+class AlipayProviderUnavailable(ProviderUnavailable):
     """Alipay could not answer (5xx, timeout, connection, "system busy"): try again later."""
-
-    code = "payment_provider_unavailable"
-    status = 503
-    retryable: ClassVar[bool] = True
 
 
 # --- signatures --------------------------------------------------------------------------------

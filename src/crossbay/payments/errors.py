@@ -7,8 +7,8 @@ from typing import ClassVar
 from crossbay.errors import CrossbayError
 
 
-class CardProviderError(CrossbayError):
-    """The provider understood the request and refused it; sending it again will not help."""
+class ProviderRefused(CrossbayError):
+    """A payment provider understood the request and refused it; sending it again will not help."""
 
     code = "payment_provider_error"
     status = 502
@@ -16,16 +16,31 @@ class CardProviderError(CrossbayError):
 
     def __init__(self, detail: str | None = None, *, provider_code: str | None = None) -> None:
         super().__init__(detail)
-        # The provider's own code (``card_declined``, ``resource_missing``) for callers that branch on it.
+        # The provider's own code (``card_declined``, ``ACQ.TRADE_NOT_EXIST``, ``ORDERPAID``) to branch on.
         self.provider_code = provider_code
 
 
-class CardProviderUnavailable(CrossbayError):
-    """The provider could not answer (5xx, timeout, connection, rate limit): try again later."""
+class ProviderUnavailable(CrossbayError):
+    """A payment provider could not answer (5xx, timeout, connection, rate limit): try again later."""
 
     code = "payment_provider_unavailable"
     status = 503
     retryable: ClassVar[bool] = True
+
+
+class NotificationInvalid(CrossbayError):
+    """Genuinely signed but not for us (another merchant or app), or not readable."""
+
+    code = "invalid_notification"
+    status = 400
+
+
+class CardProviderError(ProviderRefused):
+    pass
+
+
+class CardProviderUnavailable(ProviderUnavailable):
+    pass
 
 
 class WebhookSignatureInvalid(CrossbayError):

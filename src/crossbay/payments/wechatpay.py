@@ -12,7 +12,7 @@ import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 import httpx
@@ -20,7 +20,12 @@ import httpx
 from crossbay.clock import Clock, SystemClock
 from crossbay.errors import CrossbayError
 from crossbay.money import Money
-from crossbay.payments.errors import WebhookMalformed
+from crossbay.payments.errors import (
+    NotificationInvalid,
+    ProviderRefused,
+    ProviderUnavailable,
+    WebhookMalformed,
+)
 from crossbay.payments.providers import Acknowledgement, Checkout, CheckoutRequest
 from crossbay.payments.service import CANCELED_OUTCOME, SUCCEEDED_OUTCOME, PaymentNotice
 from crossbay.payments.wechatpay_crypto import (
@@ -40,35 +45,16 @@ OUT_TRADE_NO = re.compile(r"[0-9A-Za-z_\-|*]{6,32}")
 OUT_REFUND_NO = re.compile(r"[0-9A-Za-z_\-|*@]{1,64}")
 
 
-class WechatPayError(CrossbayError):
-    """WeChat Pay understood the request and refused it; sending it again will not help."""
-
-    code = "payment_provider_error"
-    status = 502
-    retryable: ClassVar[bool] = False
-
-    def __init__(self, detail: str | None = None, *, provider_code: str | None = None) -> None:
-        super().__init__(detail)
-        self.provider_code = provider_code  # ``ORDERPAID``, ``INVALID_REQUEST``, … for callers that branch
+class WechatPayError(ProviderRefused):
+    """WeChat Pay refused; ``provider_code`` is its ``code`` (``ORDERPAID``, ``INVALID_REQUEST``, …)."""
 
 
-class WechatPayUnavailable(CrossbayError):
+class WechatPayUnavailable(ProviderUnavailable):
     """WeChat Pay could not answer (5xx, rate limit, timeout, connection): try again later."""
-
-    code = "payment_provider_unavailable"
-    status = 503
-    retryable: ClassVar[bool] = True
 
 
 class WechatPayAnswerUnverified(WechatPayError):
     """An answer that WeChat Pay's key did not sign is not WeChat Pay's answer."""
-
-
-class NotificationInvalid(CrossbayError):
-    """Genuinely signed but not for us, or not readable: other merchant or app, bad resource."""
-
-    code = "invalid_notification"
-    status = 400
 
 
 # --- the API client ----------------------------------------------------------------------------
