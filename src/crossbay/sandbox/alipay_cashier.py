@@ -6,8 +6,6 @@ and Alipay's signed form notifications go to the trade's ``notify_url`` at least
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import secrets
 from html import escape
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
@@ -33,6 +31,7 @@ from crossbay.payments.alipay_wire import (
     rsa2_sign,
 )
 from crossbay.runtime import Runtime
+from crossbay.sandbox import cashier_page as page_skeleton
 from crossbay.sandbox.alipay_models import SandboxAlipayTrade
 from crossbay.sandbox.notifier import deliver_at_least_once
 
@@ -109,12 +108,8 @@ _STYLE = (
 
 
 def _page(language: str, body: str) -> str:
-    title = escape(_TEXT[language]["title"])
-    return (
-        f'<!doctype html><html lang="{language}"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{title}</title><style>{_STYLE}</style></head>"
-        f"<body><header>{title}</header><main>{body}</main></body></html>"
+    return page_skeleton.page(
+        language=language, title=_TEXT[language]["title"], style=_STYLE, body=body, banner=True
     )
 
 
@@ -161,12 +156,7 @@ def error_page(language: str, sub_code: str, sub_msg: str) -> str:
     )
 
 
-# The page is Alipay's, not ours: it brings its own policy, allowing exactly its one inline style.
-_STYLE_HASH = base64.b64encode(hashlib.sha256(_STYLE.encode()).digest()).decode()
-CASHIER_HEADERS = {
-    "Content-Security-Policy": f"default-src 'none'; style-src 'sha256-{_STYLE_HASH}'; form-action 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'"
-}
+CASHIER_HEADERS = page_skeleton.headers(_STYLE)
 
 
 def sandbox_only(runtime: RuntimeDep) -> None:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from html import escape
 
 from crossbay.money import Money
+from crossbay.sandbox import cashier_page
 from crossbay.sandbox.card_models import SandboxCardIntent
 
 TEST_CARD = "4242 4242 4242 4242"
@@ -78,13 +77,7 @@ _STYLE = (
 
 
 def _page(language: str, body: str) -> str:
-    title = escape(_TEXT[language]["title"])
-    return (
-        f'<!doctype html><html lang="{language}"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{title}</title><style>{_STYLE}</style></head>"
-        f"<body><main><h1>{title}</h1>{body}</main></body></html>"
-    )
+    return cashier_page.page(language=language, title=_TEXT[language]["title"], style=_STYLE, body=body)
 
 
 def cashier_page_html(intent: SandboxCardIntent, language: str) -> str:
@@ -128,9 +121,4 @@ def _cashier_body(intent: SandboxCardIntent, language: str) -> str:
     return "".join(parts)
 
 
-# The page is the provider's, not ours: it brings its own policy, allowing exactly its one inline style.
-_STYLE_HASH = base64.b64encode(hashlib.sha256(_STYLE.encode()).digest()).decode()
-CASHIER_HEADERS = {
-    "Content-Security-Policy": f"default-src 'none'; style-src 'sha256-{_STYLE_HASH}'; form-action 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'"
-}
+CASHIER_HEADERS = cashier_page.headers(_STYLE)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from html import escape
 from urllib.parse import quote, urlsplit
 
 from crossbay.money import Money
+from crossbay.sandbox import cashier_page
 from crossbay.sandbox.wechatpay_models import SandboxWechatPayTransaction
 
 NOTPAY, SUCCESS, REFUND, CLOSED = "NOTPAY", "SUCCESS", "REFUND", "CLOSED"
@@ -68,7 +67,6 @@ _STYLE = (
     ".ok{background:#07c160;color:#fff}.no{background:#f2f2f2;color:#111}"
     ".note{font-size:.85rem;color:#666}.notice{background:#fef3c7;padding:.5rem;border-radius:.4rem}"
 )
-_STYLE_HASH = base64.b64encode(hashlib.sha256(_STYLE.encode()).digest()).decode()
 
 
 def usable_redirect(url: str | None) -> str | None:
@@ -80,29 +78,11 @@ def usable_redirect(url: str | None) -> str | None:
 
 
 def cashier_headers(redirect_url: str | None) -> dict[str, str]:
-    """The page is WeChat Pay's, not ours: its own policy, allowing exactly its one inline style.
-
-    The forms' answer redirects to the merchant, which ``form-action`` must allow as well.
-    """
-    targets = "'self'"
-    if redirect_url:
-        parts = urlsplit(redirect_url)
-        targets += f" {parts.scheme}://{parts.netloc}"
-    return {
-        "Content-Security-Policy": f"default-src 'none'; style-src 'sha256-{_STYLE_HASH}'; "
-        f"form-action {targets}; frame-ancestors 'none'; base-uri 'none'",
-        "Referrer-Policy": "no-referrer",
-    }
+    return cashier_page.headers(_STYLE, redirect_url=redirect_url)
 
 
 def _page(language: str, body: str) -> str:
-    title = escape(_TEXT[language]["title"])
-    return (
-        f'<!doctype html><html lang="{language}"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{title}</title><style>{_STYLE}</style></head>"
-        f"<body><main><h1>{title}</h1>{body}</main></body></html>"
-    )
+    return cashier_page.page(language=language, title=_TEXT[language]["title"], style=_STYLE, body=body)
 
 
 def missing_page(language: str) -> str:
