@@ -39,10 +39,12 @@ typecheck: $(STAMP)
 test: $(STAMP) browser-deps lint typecheck
 	$(BIN)/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
-## make bench: orders/s and wallet payments/s on PostgreSQL, each against pgbench on the same server
+## make bench: orders/s and wallet payments/s on PostgreSQL (each against pgbench on the same server),
+## then 1,000 orders through worker SIGKILLs, SM-DP+ faults and repeated notifications (must lose nothing)
 bench: $(STAMP)
 	$(BIN)/python bench/journey.py
 	$(BIN)/python bench/wallet.py
+	$(BIN)/python bench/faults.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -126,6 +126,7 @@ class Settings(BaseSettings):
     job_backoff_max_seconds: float = 600.0
     job_batch_size: int = 10
     worker_poll_seconds: float = 0.5
+    worker_threads: int = 4
 
     # Sandbox partners: how often a provider repeats a notification it already delivered.
     sandbox_webhook_repeats: int = 2

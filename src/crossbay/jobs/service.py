@@ -78,6 +78,16 @@ def claim_batch(
     return claimed
 
 
+def renew_lease(
+    session: Session, job: ClaimedJob, *, worker_id: str, now: datetime, lease: timedelta
+) -> bool:
+    """Extend the lease just before running a job of a batch; False if another worker has taken it over."""
+    result = session.execute(
+        update(Job).where(_owned(job.id, worker_id, job.attempt)).values(lease_until=now + lease)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
 def fail_abandoned(session: Session, *, now: datetime, limit: int) -> list[ClaimedJob]:
     """Jobs whose worker died during their last attempt: failed, not run again (they may kill workers)."""
     query = (

@@ -7,6 +7,7 @@ import os
 import socket
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -56,8 +57,13 @@ class Worker:
                 limit=settings.job_batch_size,
                 lease=timedelta(seconds=settings.job_lease_seconds),
             )
-        for job in batch:
-            self._run(job)
+        if len(batch) > 1 and settings.worker_threads > 1:
+            # A slow partner call must not hold up the jobs claimed with it.
+            with ThreadPoolExecutor(min(settings.worker_threads, len(batch))) as pool:
+                list(pool.map(self._run, batch))
+        else:
+            for job in batch:
+                self._run(job)
         return len(batch)
 
     def run_until_idle(self, max_rounds: int = 100) -> None:
@@ -81,6 +87,17 @@ class Worker:
 
     def _run(self, job: ClaimedJob) -> None:
         settings, clock = self.runtime.settings, self.runtime.clock
+        with self.runtime.sessions() as session, transaction(session):
+            # The batch's lease started when it was claimed; each job's own run gets a fresh one.
+            owned = service.renew_lease(
+                session,
+                job,
+                worker_id=self.worker_id,
+                now=clock.now(),
+                lease=timedelta(seconds=settings.job_lease_seconds),
+            )
+        if not owned:
+            return
         handler = self._handler(job.kind)
         try:
             if handler is None:
