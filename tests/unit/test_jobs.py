@@ -112,6 +112,22 @@ class TestLease:
             assert jobs.complete(session, new, worker_id="w2", now=clock.now())
         assert job_row(session, job.id).status == jobs.DONE
 
+    def test_a_batch_mate_renews_its_lease_before_running_unless_it_was_taken_over(
+        self, session: Session, clock: FrozenClock
+    ) -> None:
+        first, second = enqueue(session, clock), enqueue(session, clock)
+        batch = claim(session, clock, "w1")
+        assert {j.id for j in batch} == {first.id, second.id}
+        # The first job ran long: the second's lease, started at the claim, has run out.
+        clock.advance(LEASE + timedelta(seconds=1))
+        [taken] = claim(session, clock, "w2", limit=1)
+        stale = next(j for j in batch if j.id == taken.id)
+        still_mine = next(j for j in batch if j.id != taken.id)
+        with transaction(session):
+            assert not jobs.renew_lease(session, stale, worker_id="w1", now=clock.now(), lease=LEASE)
+            assert jobs.renew_lease(session, still_mine, worker_id="w1", now=clock.now(), lease=LEASE)
+        assert job_row(session, still_mine.id).lease_until == clock.now() + LEASE
+
     def test_a_worker_that_reclaims_its_own_job_cannot_complete_the_stale_attempt(
         self, session: Session, clock: FrozenClock
     ) -> None:
