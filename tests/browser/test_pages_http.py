@@ -144,6 +144,7 @@ def test_paying_twice_from_one_checkout_page_places_one_order(
         "esim": order["esim_id"],
         "key": key.group(1),
         "csrf": csrf.group(1),
+        "method": "card",
     }
 
     first = web.post("/checkout", data=form)

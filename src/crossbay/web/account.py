@@ -32,7 +32,9 @@ RECENT_ORDERS = 5
 
 
 @router.get("/home")
-def home(page: PageDep, customer: CustomerDep, session: SessionDep) -> Response:
+def home(
+    page: PageDep, customer: CustomerDep, session: SessionDep, notice: Annotated[str | None, Query()] = None
+) -> Response:
     with transaction(session):
         balance = ledger.wallet_balance(session, customer.id)
         reads = esim_reads(session, esims.list_esims(session, customer_id=customer.id), page.language)
@@ -47,6 +49,10 @@ def home(page: PageDep, customer: CustomerDep, session: SessionDep) -> Response:
         orders=order_list,
         phone=mask_phone(customer.phone),
         esims=[esim_view(e, can_top_up=e.status in esims.TOPUP_ALLOWED) for e in reads],
+        has_pin=customer.payment_pin_hash is not None,
+        has_password=customer.password_hash is not None,
+        preferred=customer.preferred_payment_method,
+        notice=page._(NOTICES[notice]) if notice in NOTICES else None,
     )
 
 

@@ -25,9 +25,10 @@ from crossbay.orders import checkout, states
 from crossbay.orders import service as orders
 from crossbay.orders.routes import order_read
 from crossbay.payments import service as payments
-from crossbay.web.messages import NOTICES
-from crossbay.web.pages import CsrfChecked, CustomerDep, PageDep, PageRoute, redirect
-from crossbay.web.views import esim_view, package_view
+from crossbay.payments import wallet
+from crossbay.web.messages import CHOOSE_PAYMENT_METHOD, NOTICES
+from crossbay.web.pages import CsrfChecked, CustomerDep, PageDep, PageRoute, clean_return, redirect
+from crossbay.web.views import PAYMENT_METHODS, esim_view, method_choices, package_view, preselected
 
 router = APIRouter(route_class=PageRoute)
 
@@ -41,9 +42,12 @@ PackageParam = Annotated[str, Query(max_length=64)]
 EsimParam = Annotated[str | None, Query(max_length=64)]
 
 
+def checkout_url(package_id: str, esim_id: str | None) -> str:
+    return "/checkout?" + urlencode({"package": package_id, **({"esim": esim_id} if esim_id else {})})
+
+
 def _to_identity(package_id: str, esim_id: str | None) -> Response:
-    query = {"package": package_id, **({"esim": esim_id} if esim_id else {})}
-    back = "/checkout?" + urlencode(query)
+    back = checkout_url(package_id, esim_id)
     return redirect("/identity?" + urlencode({"next": back, "notice": "identity_required"}))
 
 
@@ -67,6 +71,10 @@ def checkout_page(
         if esim is not None:
             owned = esims.get_owned_esim(session, customer_id=customer.id, esim_id=esim)
             card = esim_view(esim_reads(session, [owned], page.language)[0], can_top_up=True)
+        balance = wallet.balance(session, customer.id)
+    methods = method_choices(
+        total=priced.total, balance=balance, has_pin=customer.payment_pin_hash is not None
+    )
     lines = [(localized(line.descriptions, page.language), page.money(line.amount)) for line in priced.lines]
     return page.render(
         "checkout.html",
@@ -78,23 +86,34 @@ def checkout_page(
         key=uuid.uuid4().hex,
         package_id=package,
         esim_id=esim,
+        methods=methods,
+        chosen=preselected(methods, customer.preferred_payment_method),
+        balance=page.money(balance),
+        top_up_url="/wallet?" + urlencode({"next": checkout_url(package, esim)}),
+        set_pin_url="/account/pin?" + urlencode({"next": checkout_url(package, esim)}),
     )
 
 
 @router.post("/checkout", dependencies=[CsrfChecked])
-def pay_by_card(
+def place_and_pay(
     request: Request,
     page: PageDep,
     customer: CustomerDep,
     package: Annotated[str, Form(max_length=64)] = "",
     esim: Annotated[str, Form(max_length=64)] = "",
     key: Annotated[str, Form(max_length=64)] = "",
+    method: Annotated[str, Form(max_length=16)] = "",
 ) -> Response:
-    """Place the order and open the cashier once per rendered checkout page, however often it is sent."""
+    """Place the order once per rendered checkout page and method, however often it is sent.
+
+    Card, Alipay and WeChat Pay go on to their cashier; the wallet goes to the PIN page.
+    """
     if not _KEY.fullmatch(key) or not package:
         raise ValidationFailed(
             errors=[FieldProblem("key", "invalid", "checkout form was not made by this site")]
         )
+    if method not in PAYMENT_METHODS:
+        raise ValidationFailed(errors=[FieldProblem("method", "invalid_choice", CHOOSE_PAYMENT_METHOD)])
     runtime, esim_id, customer_id = page.runtime, esim or None, customer.id
     return_base = runtime.settings.base_url.rstrip("/")
 
@@ -105,7 +124,7 @@ def pay_by_card(
                 customer_id=customer_id,
                 package_id=package,
                 esim_id=esim_id,
-                payment_method="card",
+                payment_method=method,
                 settings=runtime.settings,
                 now=runtime.clock.now(),
             )
@@ -115,13 +134,16 @@ def pay_by_card(
         return 201, {"order_id": order.id}
 
     try:
-        # Web keys get their own prefix so they can never collide with a native app's keys.
+        # Web keys get their own prefix so they can never collide with a native app's keys. The
+        # method is part of the key: back from one cashier, choosing another places a new order.
         answer = idempotent(
             runtime,
             scope=customer_id,
-            key=f"web:{key}",
+            key=f"web:{key}:{method}",
             work=work,
-            fingerprint=request_fingerprint(request.url.path, {"package": package, "esim": esim_id}),
+            fingerprint=request_fingerprint(
+                request.url.path, {"package": package, "esim": esim_id, "method": method}
+            ),
         )
     except IdentityRequired:
         return _to_identity(package, esim_id)
@@ -130,6 +152,8 @@ def pay_by_card(
         order = orders.get_owned_order(session, customer_id=customer_id, order_id=order_id)
         payment = payments.latest_payments(session, [order.id]).get(order.id)
     # A repeat of a form whose order is already paid goes to the order, not to a second cashier visit.
+    if order.status == states.PENDING_PAYMENT and order.payment_method == wallet.WALLET:
+        return redirect(f"/orders/{order.id}/pay")
     if order.status == states.PENDING_PAYMENT and payment is not None and payment.redirect_url:
         return redirect(payment.redirect_url)
     return redirect(f"/orders/{order.id}")
@@ -143,6 +167,8 @@ def order_page(
     session: SessionDep,
     redirect_status: Annotated[str | None, Query(max_length=16)] = None,
 ) -> Response:
+    if (clean := clean_return(page.request, "redirect_status")) is not None:
+        return clean
     with transaction(session):
         order = orders.get_owned_order(session, customer_id=customer.id, order_id=order_id)
         read = order_read(order, payments.latest_payments(session, [order.id]).get(order.id), page.language)

@@ -23,7 +23,7 @@ from crossbay.errors import CrossbayError, ValidationFailed
 from crossbay.identity import service as identity
 from crossbay.identity.errors import InvalidToken
 from crossbay.identity.models import Customer
-from crossbay.web.messages import WEB_TITLES
+from crossbay.web.messages import WAIT_SECONDS, WEB_TITLES
 from crossbay.web.rendering import Page
 from crossbay.web.security import CSRF_COOKIE, SESSION_COOKIE, clear_cookie, csrf_valid
 
@@ -44,9 +44,31 @@ def redirect(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
 
+def clean_return(request: Request, *keep: str) -> Response | None:
+    """A redirect to this page without the parameters a provider added on the way back, if it added any.
+
+    Alipay sends the payer back with its signed trade details appended to the return URL; we
+    rely on the notification instead, and the address bar (and every link made from it) stays short.
+    """
+    wanted = {*keep, "lang"}
+    if all(name in wanted for name in request.query_params):
+        return None
+    kept = [(k, v) for k, v in request.query_params.multi_items() if k in wanted]
+    return redirect(request.url.path + (f"?{urlencode(kept)}" if kept else ""))
+
+
 def error_title(page: Page, code: str) -> str:
     message = TITLES.get(code) or WEB_TITLES.get(code) or TITLES["internal_error"]
     return page._(message)
+
+
+def problem_text(page: Page, error: CrossbayError) -> str:
+    """One sentence for a form: the field's own message if there is one, else the error's title."""
+    if error.errors:
+        return page._(error.errors[0].message)
+    if error.code == "otp_resend_too_soon" and error.retry_after is not None:
+        return page._(WAIT_SECONDS, title=error_title(page, error.code), seconds=error.retry_after)
+    return error_title(page, error.code)
 
 
 def error_page(request: Request, error: CrossbayError) -> Response:

@@ -6,10 +6,18 @@ from pathlib import Path
 
 from fastapi import APIRouter
 
-from crossbay.web import account, checkout, esims, shop, signin
+from crossbay.web import account, account_settings, checkout, esims, shop, signin, wallet
 
 STATIC_DIR = Path(__file__).parent / "static"
 router = APIRouter(include_in_schema=False)
 
-for _pages in (shop.router, signin.router, account.router, checkout.router, esims.router):
+for _pages in (
+    shop.router,
+    signin.router,
+    account.router,
+    account_settings.router,
+    checkout.router,
+    wallet.router,
+    esims.router,
+):
     router.include_router(_pages)

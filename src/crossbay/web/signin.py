@@ -14,8 +14,7 @@ from crossbay.db import transaction
 from crossbay.errors import CrossbayError
 from crossbay.identity import service as identity
 from crossbay.identity.phones import mask_phone, normalize_phone
-from crossbay.web.messages import WAIT_SECONDS
-from crossbay.web.pages import CsrfChecked, PageDep, PageRoute, error_title, redirect
+from crossbay.web.pages import CsrfChecked, PageDep, PageRoute, problem_text, redirect
 from crossbay.web.rendering import Page
 from crossbay.web.security import (
     SESSION_COOKIE,
@@ -28,15 +27,6 @@ from crossbay.web.security import (
 )
 
 router = APIRouter(route_class=PageRoute)
-
-
-def _problem(page: Page, error: CrossbayError) -> str:
-    """One sentence for the form: the field's own message if there is one, else the error's title."""
-    if error.errors:
-        return page._(error.errors[0].message)
-    if error.code == "otp_resend_too_soon" and error.retry_after is not None:
-        return page._(WAIT_SECONDS, title=error_title(page, error.code), seconds=error.retry_after)
-    return error_title(page, error.code)
 
 
 def _remember(response: Response, page: Page, state: SignInState) -> None:
@@ -96,7 +86,7 @@ def send_code(
             "signin.html",
             status=error.status,
             phone=phone[:32],
-            error=_problem(page, error),
+            error=problem_text(page, error),
             next=safe_next(next),
         )
     response = redirect("/signin/code")
@@ -130,7 +120,7 @@ def check_code(page: PageDep, session: SessionDep, code: Annotated[str, Form()] 
                 now=now,
             )
     except CrossbayError as error:
-        return _code_form(page, state, error=_problem(page, error), status=error.status)
+        return _code_form(page, state, error=problem_text(page, error), status=error.status)
     # A first sign-in registers the customer, who has no real-name record yet: ask for it straight away.
     if tokens.new_customer:
         destination = "/identity?" + urlencode({"next": state.next}) if state.next else "/identity"
@@ -158,7 +148,7 @@ def resend_code(request: Request, page: PageDep, session: SessionDep) -> Respons
                 now=page.runtime.clock.now(),
             )
     except CrossbayError as error:
-        return _code_form(page, state, error=_problem(page, error), status=error.status)
+        return _code_form(page, state, error=problem_text(page, error), status=error.status)
     response = redirect("/signin/code?sent=again")
     _remember(response, page, SignInState(state.phone, issued.challenge_id, state.next))
     return response

@@ -8,6 +8,8 @@ from crossbay.catalog import service as catalog
 from crossbay.catalog.models import Package
 from crossbay.esim.routes import BundleRead, EsimRead
 from crossbay.i18n import localized
+from crossbay.ledger.service import Entry
+from crossbay.money import Money
 
 REGION_FILTERS = ("hk", "mo", "cn", "gba")
 KIND_ORDER = ("data", "voice", "bundle")  # what most travellers look for first
@@ -114,3 +116,55 @@ def esim_view(esim: EsimRead, *, can_top_up: bool) -> EsimView:
         bundles=[bundle_view(b) for b in esim.bundles],
         esim=esim,
     )
+
+
+# Every page lists the ways to pay in this order; the wallet last, as it needs a PIN and a balance.
+PAYMENT_METHODS = ("card", "alipay", "wechatpay", "wallet")
+PROVIDER_METHODS = ("card", "alipay", "wechatpay")  # what can fill the wallet itself
+WALLET = "wallet"
+
+
+@dataclass(frozen=True)
+class MethodChoice:
+    method: str
+    # Why the wallet cannot pay this time: "no_pin", "short" (balance) or "currency" (not HKD).
+    unavailable: str | None = None
+
+
+def method_choices(*, total: Money, balance: Money, has_pin: bool) -> list[MethodChoice]:
+    if total.currency != balance.currency:
+        why: str | None = "currency"
+    elif balance.amount < total.amount:
+        why = "short"
+    elif not has_pin:
+        why = "no_pin"
+    else:
+        why = None
+    return [MethodChoice(m, why if m == WALLET else None) for m in PAYMENT_METHODS]
+
+
+def preselected(choices: list[MethodChoice], preferred: str | None) -> str:
+    """The bound method when it can pay this time; otherwise card, which always can."""
+    usable = {c.method for c in choices if c.unavailable is None}
+    return preferred if preferred in usable else "card"
+
+
+@dataclass(frozen=True)
+class WalletEntryView:
+    at: str
+    what: str  # "topup", "payment", "refund", "topup_refunded" or "other": the template names it
+    amount: str
+    credit: bool
+
+
+def wallet_entry_view(entry: Entry, *, at: str, language: str) -> WalletEntryView:
+    """The wallet is our liability: a credit (negative entry) is money the customer gained."""
+    gained = entry.amount.amount < 0
+    what = {
+        ("payment.captured", True): "topup",
+        ("payment.captured", False): "payment",
+        ("payment.refunded", True): "refund",
+        ("payment.refunded", False): "topup_refunded",
+    }.get((entry.kind, gained), "other")
+    shown = Money(abs(entry.amount.amount), entry.amount.currency).format(language)
+    return WalletEntryView(at=at, what=what, amount=shown, credit=gained)
