@@ -6,6 +6,7 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
@@ -21,19 +22,29 @@ from crossbay.orders.routes import router as orders_router
 from crossbay.payments.routes import router as webhooks_router
 from crossbay.payments.wallet_routes import router as wallet_router
 from crossbay.runtime import Runtime
+from crossbay.settings import Settings
 from crossbay.web.routes import STATIC_DIR
 from crossbay.web.routes import router as web_router
 
 log = logging.getLogger("crossbay.http")
 
-SECURITY_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "same-origin",
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; "
-    "script-src 'self'; "
-    "form-action 'self'; frame-ancestors 'none'; base-uri 'self'",
-}
+
+def security_headers(settings: Settings) -> dict[str, str]:
+    """Strict by default. Forms post to us, but checkout answers with a redirect to the provider's
+    cashier, and browsers hold that redirect to ``form-action`` too: the providers' origins are allowed.
+    """
+    origins = {"'self'"}
+    for partner in ("card_api", "alipay_gateway", "wechatpay_api"):
+        parts = urlsplit(settings.partner_url(partner))
+        origins.add(f"{parts.scheme}://{parts.netloc}")
+    origins |= set(settings.payment_redirect_origins)
+    return {
+        "X-Content-Type-Options": "nosniff",
+        "X-Frame-Options": "DENY",
+        "Referrer-Policy": "same-origin",
+        "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+        f"script-src 'self'; form-action {' '.join(sorted(origins))}; frame-ancestors 'none'; base-uri 'self'",
+    }
 
 
 def create_app(runtime: Runtime) -> FastAPI:
@@ -46,6 +57,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         redoc_url=None,
     )
     app.state.runtime = runtime
+    app.state.security_headers = security_headers(runtime.settings)
     install_problem_handlers(app)
     for router in (
         identity_router,
@@ -94,6 +106,6 @@ async def _observe(request: Request, call_next: Callable[[Request], Awaitable[Re
             },
         )
     response.headers["X-Request-Id"] = request.state.request_id
-    for name, value in SECURITY_HEADERS.items():
+    for name, value in request.app.state.security_headers.items():
         response.headers.setdefault(name, value)
     return response

@@ -90,6 +90,8 @@ class Settings(BaseSettings):
     card_secret_key: str | None = None
     card_webhook_secret: str | None = None
     webhook_tolerance_seconds: int = 300
+    # Cashier origins checkout may redirect a form to, beyond the partners' API origins.
+    payment_redirect_origins: list[str] = Field(default_factory=list)
 
     smdp_url: str | None = None
     smdp_requester_id: str = "crossbay"

@@ -69,9 +69,25 @@ def test_sandbox_is_absent_when_sandbox_mode_is_off(server: LiveServer) -> None:
     from crossbay.app import create_app
     from crossbay.runtime import Runtime
 
-    settings = server.runtime.settings.model_copy(update={"sandbox": False})
+    settings = server.runtime.settings.model_copy(
+        update={
+            "sandbox": False,
+            "card_api_url": "https://api.cards.example",
+            "alipay_gateway_url": "https://openapi.alipay.example/gateway.do",
+            "wechatpay_api_url": "https://api.mch.weixin.example",
+            "payment_redirect_origins": ["https://hooks.cards.example"],
+        }
+    )
     app = create_app(Runtime(settings=settings, engine=server.runtime.engine))
     with TestClient(app) as client:
         assert client.get("/sandbox/sms/messages").status_code == 404
         assert client.post("/sandbox/pay/card/pi_x/approve").status_code == 404
-        assert client.get("/healthz").status_code == 200
+        csp = client.get("/healthz").headers["content-security-policy"]
+        # Checkout's redirect to each provider's cashier must not be blocked by form-action.
+        for origin in (
+            "https://api.cards.example",
+            "https://openapi.alipay.example",
+            "https://api.mch.weixin.example",
+            "https://hooks.cards.example",
+        ):
+            assert origin in csp

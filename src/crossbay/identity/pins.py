@@ -6,9 +6,14 @@ from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from itertools import pairwise
 
-from crossbay.errors import CrossbayError, FieldProblem
+from sqlalchemy.orm import Session
+
+from crossbay.errors import CrossbayError, FieldProblem, ValidationFailed
 from crossbay.identity import service as identity
 from crossbay.identity.models import Customer
+from crossbay.kyc import service as kyc
+from crossbay.pii import PiiCipher
+from crossbay.settings import Settings
 
 PIN_MAX_FAILURES = 5
 PIN_LOCK = timedelta(minutes=30)
@@ -58,8 +63,38 @@ def _date_forms(day: date) -> set[str]:
     return forms
 
 
+def change_payment_pin(
+    session: Session,
+    *,
+    customer: Customer,
+    pin: str,
+    password: str | None,
+    challenge_id: str | None,
+    code: str | None,
+    pii: PiiCipher,
+    settings: Settings,
+    now: datetime,
+) -> None:
+    """Set or change the PIN, proven by the login password (guarded like sign-in) or a fresh code."""
+    session.refresh(customer, with_for_update=True)
+    if password is not None:
+        identity.check_password(
+            session, phone=customer.phone, customer=customer, password=password, settings=settings, now=now
+        )
+    elif challenge_id is not None and code is not None:
+        identity.confirm_code(
+            session, phone=customer.phone, challenge_id=challenge_id, code=code, settings=settings, now=now
+        )
+    else:
+        raise ValidationFailed(
+            errors=[FieldProblem("password", "missing", "Give your password, or challenge_id and code")]
+        )
+    birth_date = kyc.birth_date_of(session, customer_id=customer.id, pii=pii)
+    set_payment_pin(customer, pin=pin, birth_dates=[birth_date] if birth_date else [])
+
+
 def set_payment_pin(customer: Customer, *, pin: str, birth_dates: Iterable[date]) -> None:
-    """Proof of who is asking (password or fresh code) is the caller's job; this checks the PIN itself."""
+    """The PIN itself: six digits, not guessable. Proving who asks is change_payment_pin's job."""
     if pin_is_weak(pin, phone=customer.phone, birth_dates=birth_dates):
         raise WeakPin(errors=[FieldProblem("pin", "weak_pin", "Choose 6 digits that are hard to guess")])
     customer.payment_pin_hash = identity.hash_secret(pin)
@@ -73,7 +108,7 @@ def check_payment_pin(customer: Customer, *, pin: str, now: datetime) -> None:
         raise PinNotSet()
     if customer.payment_pin_locked_until is not None and customer.payment_pin_locked_until > now:
         raise PinLocked(retry_after=int((customer.payment_pin_locked_until - now).total_seconds()) + 1)
-    if not identity.verify_secret(customer.payment_pin_hash, pin):
+    if not identity.verify_pin_hash(customer.payment_pin_hash, pin):
         customer.payment_pin_failures += 1
         if customer.payment_pin_failures >= PIN_MAX_FAILURES:
             customer.payment_pin_failures = 0

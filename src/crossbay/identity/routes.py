@@ -11,7 +11,6 @@ from crossbay.api.schemas import MoneyRead
 from crossbay.db import transaction
 from crossbay.errors import FieldProblem, ValidationFailed
 from crossbay.identity import pins, service
-from crossbay.identity.errors import InvalidCredentials
 from crossbay.identity.phones import mask_phone, normalize_phone
 from crossbay.identity.schemas import (
     IdentityRead,
@@ -147,25 +146,17 @@ def set_payment_pin(
 ) -> Response:
     """Setting or changing the PIN needs the login password or a fresh code sent to the phone."""
     with transaction(session):
-        session.refresh(customer, with_for_update=True)
-        if body.password is not None:
-            if not service.verify_secret(customer.password_hash, body.password):
-                raise InvalidCredentials()
-        elif body.challenge_id is not None and body.code is not None:
-            service.confirm_code(
-                session,
-                phone=customer.phone,
-                challenge_id=body.challenge_id,
-                code=body.code,
-                settings=runtime.settings,
-                now=runtime.clock.now(),
-            )
-        else:
-            raise ValidationFailed(
-                errors=[FieldProblem("password", "missing", "Give your password, or challenge_id and code")]
-            )
-        birth_date = kyc.birth_date_of(session, customer_id=customer.id, pii=runtime.pii)
-        pins.set_payment_pin(customer, pin=body.pin, birth_dates=[birth_date] if birth_date else [])
+        pins.change_payment_pin(
+            session,
+            customer=customer,
+            pin=body.pin,
+            password=body.password,
+            challenge_id=body.challenge_id,
+            code=body.code,
+            pii=runtime.pii,
+            settings=runtime.settings,
+            now=runtime.clock.now(),
+        )
     return Response(status_code=204)
 
 

@@ -173,13 +173,30 @@ def sign_in_with_password(
     session: Session, *, phone: str, password: str, settings: Settings, now: datetime
 ) -> Tokens:
     """Same answer for an unknown phone as for a wrong password; 5 failures lock it for 15 minutes."""
+    customer = session.scalar(select(Customer).where(Customer.phone == phone))
+    check_password(session, phone=phone, customer=customer, password=password, settings=settings, now=now)
+    assert customer is not None
+    return _issue_tokens(
+        session, customer.id, family_id=new_id("fam"), new_customer=False, settings=settings, now=now
+    )
+
+
+def check_password(
+    session: Session,
+    *,
+    phone: str,
+    customer: Customer | None,
+    password: str,
+    settings: Settings,
+    now: datetime,
+) -> None:
+    """The login password, guarded wherever it is asked for: 5 failures lock it for 15 minutes."""
     guard = session.get(PasswordGuard, phone, with_for_update=True)
     if guard is None:
         guard = PasswordGuard(phone=phone, failures=0)
         session.add(guard)
     if guard.locked_until is not None and guard.locked_until > now:
         raise PasswordLocked(retry_after=int((guard.locked_until - now).total_seconds()) + 1)
-    customer = session.scalar(select(Customer).where(Customer.phone == phone))
     # Always pay for one argon2 verification, so the answer's timing does not tell who is registered.
     verified = _verify(customer.password_hash if customer else None, password)
     if customer is None or customer.password_hash is None or not verified:
@@ -192,9 +209,6 @@ def sign_in_with_password(
     guard.locked_until = None
     if _hasher.check_needs_rehash(customer.password_hash):
         customer.password_hash = _hasher.hash(password)
-    return _issue_tokens(
-        session, customer.id, family_id=new_id("fam"), new_customer=False, settings=settings, now=now
-    )
 
 
 def hash_secret(secret: str) -> str:
@@ -202,8 +216,8 @@ def hash_secret(secret: str) -> str:
     return _hasher.hash(secret)
 
 
-def verify_secret(stored: str | None, secret: str) -> bool:
-    return _verify(stored, secret)
+def verify_pin_hash(stored: str, pin: str) -> bool:
+    return _verify(stored, pin)
 
 
 def _verify(stored: str | None, password: str) -> bool:

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from crossbay.clock import HONG_KONG
 from crossbay.db import new_id
 from crossbay.errors import CrossbayError, FieldProblem, NotFound
+from crossbay.jobs import service as jobs
 from crossbay.ledger import service as ledger
 from crossbay.ledger.service import Line
 from crossbay.money import Money
@@ -93,6 +94,15 @@ def start_topup(
     session.flush()  # the payment row refers to the top-up
     payment = payments.create_payment(
         session, customer_id=customer_id, provider=method, amount=amount, now=now, topup_id=topup.id
+    )
+    jobs.enqueue(
+        session,
+        EXPIRE_TOPUP_JOB,
+        {"topup_id": topup.id},
+        now=now,
+        run_at=topup.expires_at,
+        max_attempts=settings.job_max_attempts,
+        dedupe_key=f"expire:{topup.id}",
     )
     return topup, payment
 

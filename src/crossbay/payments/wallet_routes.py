@@ -17,7 +17,6 @@ from crossbay.api.language import Language
 from crossbay.api.schemas import MoneyIn, MoneyRead
 from crossbay.db import transaction
 from crossbay.errors import FieldProblem, ValidationFailed
-from crossbay.jobs import service as jobs
 from crossbay.ledger import service as ledger
 from crossbay.money import Money
 from crossbay.orders.schemas import NextAction, PaymentRead
@@ -135,15 +134,6 @@ def create_topup(
                 method=body.payment_method,
                 settings=settings,
                 now=now,
-            )
-            jobs.enqueue(
-                session,
-                wallet.EXPIRE_TOPUP_JOB,
-                {"topup_id": topup.id},
-                now=now,
-                run_at=topup.expires_at,
-                max_attempts=settings.job_max_attempts,
-                dedupe_key=f"expire:{topup.id}",
             )
         open_checkout(
             runtime,

@@ -19,7 +19,6 @@ from crossbay.identity import service as identity
 from crossbay.identity.errors import InvalidCode, InvalidCredentials
 from crossbay.identity.models import Customer
 from crossbay.identity.phones import mask_phone
-from crossbay.kyc import service as kyc
 from crossbay.web.messages import (
     CHOOSE_PAYMENT_METHOD,
     ENTER_CODE,
@@ -135,24 +134,6 @@ def send_pin_code(
     return response
 
 
-def _prove(page: Page, session: Session, customer: Customer, *, proof: str, password: str, code: str) -> None:
-    """The login password, or the code just sent to the customer's phone."""
-    if proof == "code":
-        challenge_id = _code_challenge(page, customer.id)
-        if challenge_id is None:
-            raise InvalidCode()
-        identity.confirm_code(
-            session,
-            phone=customer.phone,
-            challenge_id=challenge_id,
-            code=code.strip()[:16],
-            settings=page.runtime.settings,
-            now=page.runtime.clock.now(),
-        )
-    elif not identity.verify_secret(customer.password_hash, password):
-        raise InvalidCredentials()
-
-
 def _pin_errors(page: Page, error: CrossbayError, proof: str) -> dict[str, str]:
     """Which field a refusal belongs to; an empty answer means the page shows it on top."""
     if isinstance(error, pins.WeakPin):
@@ -190,10 +171,20 @@ def save_pin(
     runtime = page.runtime
     try:
         with transaction(session):
-            session.refresh(customer, with_for_update=True)
-            _prove(page, session, customer, proof=proof, password=password, code=code)
-            birth_date = kyc.birth_date_of(session, customer_id=customer.id, pii=runtime.pii)
-            pins.set_payment_pin(customer, pin=pin, birth_dates=[birth_date] if birth_date else [])
+            challenge_id = _code_challenge(page, customer.id) if proof == "code" else None
+            if proof == "code" and challenge_id is None:
+                raise InvalidCode()
+            pins.change_payment_pin(
+                session,
+                customer=customer,
+                pin=pin,
+                password=None if proof == "code" else password,
+                challenge_id=challenge_id,
+                code=code.strip()[:16] if proof == "code" else None,
+                pii=runtime.pii,
+                settings=runtime.settings,
+                now=runtime.clock.now(),
+            )
     except CrossbayError as failure:
         field_errors = _pin_errors(page, failure, proof)
         return _pin_form(

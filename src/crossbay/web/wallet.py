@@ -20,7 +20,6 @@ from crossbay.errors import CrossbayError, FieldProblem, NotFound, ValidationFai
 from crossbay.i18n import localized
 from crossbay.identity import pins
 from crossbay.identity.models import Customer
-from crossbay.jobs import service as jobs
 from crossbay.ledger import service as ledger
 from crossbay.money import Money
 from crossbay.orders import service as orders
@@ -173,15 +172,6 @@ def top_up_wallet(
                     method=method,
                     settings=settings,
                     now=now,
-                )
-                jobs.enqueue(
-                    work_session,
-                    wallet.EXPIRE_TOPUP_JOB,
-                    {"topup_id": topup.id},
-                    now=now,
-                    run_at=topup.expires_at,
-                    max_attempts=settings.job_max_attempts,
-                    dedupe_key=f"expire:{topup.id}",
                 )
             query = {"topup": topup.id, **({"next": next_path} if next_path else {})}
             open_checkout(
