@@ -43,7 +43,8 @@ def security_headers(settings: Settings) -> dict[str, str]:
         "X-Frame-Options": "DENY",
         "Referrer-Policy": "same-origin",
         "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; "
-        f"script-src 'self'; form-action {' '.join(sorted(origins))}; frame-ancestors 'none'; base-uri 'self'",
+        f"script-src 'self'; form-action {' '.join(sorted(origins))}; "
+        "frame-ancestors 'none'; base-uri 'self'",
     }
 
 

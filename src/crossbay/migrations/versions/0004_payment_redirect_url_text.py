@@ -15,11 +15,13 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table("payments", schema=None) as batch_op:
-        batch_op.alter_column("redirect_url", existing_type=sa.String(length=1024), type_=sa.Text(),
-                              existing_nullable=True)
+        batch_op.alter_column(
+            "redirect_url", existing_type=sa.String(length=1024), type_=sa.Text(), existing_nullable=True
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("payments", schema=None) as batch_op:
-        batch_op.alter_column("redirect_url", existing_type=sa.Text(), type_=sa.String(length=1024),
-                              existing_nullable=True)
+        batch_op.alter_column(
+            "redirect_url", existing_type=sa.Text(), type_=sa.String(length=1024), existing_nullable=True
+        )
