@@ -31,7 +31,7 @@ from crossbay.runtime import Runtime
 from crossbay.settings import Settings
 from tests.support import sensitive
 from tests.support.journey import Customer, register_identity, sign_in
-from tests.support.keys import test_secrets
+from tests.support.keys import secret_values
 from tests.support.servers import postgres_url
 from tests.support.threaded_server import serve_in_thread
 
@@ -41,7 +41,7 @@ RUN_DIR_VAR = "CROSSBAY_TEST_RUN_DIR"
 
 def test_settings(database_url: str, **overrides: object) -> Settings:
     values: dict[str, object] = dict(
-        **test_secrets(),
+        **secret_values(),
         database_url=database_url,
         sandbox=True,
         secure_cookies=False,

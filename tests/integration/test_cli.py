@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from tests.support.keys import test_secrets
+from tests.support.keys import secret_values
 from tests.support.servers import CROSSBAY
 
 
@@ -36,7 +36,7 @@ def test_production_start_without_secrets_names_what_is_missing() -> None:
 
 
 def test_a_short_key_is_refused() -> None:
-    env = {f"CROSSBAY_{name.upper()}": value for name, value in test_secrets().items()}
+    env = {f"CROSSBAY_{name.upper()}": value for name, value in secret_values().items()}
     env["CROSSBAY_PII_KEY"] = base64.b64encode(b"short").decode()
     result = run("worker", **env)
     assert result.returncode == 2 and "exactly 32 bytes" in result.stderr

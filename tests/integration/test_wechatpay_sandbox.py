@@ -167,7 +167,7 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
         runtime.settings = Settings(
             sandbox=True,
             base_url=base_url,
-            **keys.test_secrets(),
+            **keys.secret_values(),
             sandbox_webhook_repeats=REPEATS,
             sandbox_webhook_repeat_delay_seconds=0.05,
         )
@@ -428,7 +428,7 @@ class TestRefundAndClose:
 
 class TestSignatures:
     def test_a_wrong_merchant_key_is_refused(self, harness: Harness) -> None:
-        other_key = keys.test_secrets()["alipay_private_key"]
+        other_key = keys.secret_values()["alipay_private_key"]
 
         with pytest.raises(WechatPayError) as refused:
             harness.client_with(private_key_pem=other_key).query(_payment_id())
@@ -472,7 +472,7 @@ class TestSignatures:
         )
 
     def test_an_answer_not_signed_by_the_platform_is_refused(self, harness: Harness) -> None:
-        impostor = harness.client_with(platform_public_key_pem=keys.test_secrets()["alipay_public_key"])
+        impostor = harness.client_with(platform_public_key_pem=keys.secret_values()["alipay_public_key"])
 
         with pytest.raises(WechatPayAnswerUnverified):
             impostor.native(_payment_id(), HKD_88, "impostor", harness.notify_url)

@@ -32,7 +32,7 @@ from tests.support.threaded_server import serve_in_thread
 REPEATS = 2
 RETURN_URL = "https://shop.example/orders/ord_1?from=alipay"
 HKD88 = Money(8800, "HKD")
-KEYS = keys.test_secrets()
+KEYS = keys.secret_values()
 ALIPAY_KEY, MERCHANT_KEY = KEYS["alipay_sandbox_private_key"], KEYS["alipay_private_key"]
 
 

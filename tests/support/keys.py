@@ -9,7 +9,7 @@ from crossbay.settings import RSA_KEY, SANDBOX_SECRET_FIELDS, SECRET_FIELDS, _ne
 
 
 @cache
-def test_secrets() -> dict[str, str]:
+def secret_values() -> dict[str, str]:
     values = {
         name: _new_secret(name, size)
         for name, size in {**SECRET_FIELDS, **SANDBOX_SECRET_FIELDS}.items()

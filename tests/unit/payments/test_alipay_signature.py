@@ -37,7 +37,7 @@ from crossbay.payments.alipay_wire import (
 from crossbay.settings import public_key_pem
 from tests.support import keys
 
-KEYS = keys.test_secrets()
+KEYS = keys.secret_values()
 MERCHANT_KEY = KEYS["alipay_private_key"]
 MERCHANT_PUBLIC = public_key_pem(MERCHANT_KEY)
 ALIPAY_KEY = KEYS["alipay_sandbox_private_key"]

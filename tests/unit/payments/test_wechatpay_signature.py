@@ -47,7 +47,7 @@ BODY = json.dumps(
 
 
 def _secret(name: str) -> str:
-    return keys.test_secrets()[name]
+    return keys.secret_values()[name]
 
 
 def _merchant_key() -> rsa.RSAPrivateKey:
