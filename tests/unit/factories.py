@@ -155,3 +155,13 @@ def code_sent_to(session: Session, phone: str) -> str:
     match = re.search(r"(?<![0-9])[0-9]{6}(?![0-9])", bodies[-1])
     assert match, "no code in the SMS"
     return match[0]
+
+
+def make_packages(session: Session, *, prices: tuple[int, ...], now: datetime) -> list[Package]:
+    """Several packages on sale at once (each ``make_package`` takes the ones before it off sale)."""
+    made = [make_package(session, price=price, now=now) for price in prices]
+    with transaction(session):
+        for package in made:
+            package.on_sale = True
+            session.add(package)
+    return made

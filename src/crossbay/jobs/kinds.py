@@ -8,13 +8,19 @@ from crossbay.db import transaction
 from crossbay.jobs.worker import JobKind
 from crossbay.orders import fulfilment
 from crossbay.orders.service import CANCEL_PROFILE_JOB, EXPIRE_JOB, FULFIL_JOB, RECONCILE_JOB, REFUND_JOB
+from crossbay.payments import service as payments
 from crossbay.payments import wallet
+from crossbay.payments.checkout import close_checkout
 from crossbay.runtime import Runtime
 
 
 def expire_topup(runtime: Runtime, payload: dict[str, Any]) -> None:
     with runtime.sessions() as session, transaction(session):
-        wallet.expire_topup(session, topup_id=str(payload["topup_id"]), now=runtime.clock.now())
+        topup = wallet.expire_topup(session, topup_id=str(payload["topup_id"]), now=runtime.clock.now())
+        payment = payments.latest_topup_payment(session, topup.id) if topup else None
+        expired = topup is not None and topup.status == wallet.EXPIRED
+    if expired and payment is not None:
+        close_checkout(runtime, payment)
 
 
 def send_sms(runtime: Runtime, payload: dict[str, Any]) -> None:

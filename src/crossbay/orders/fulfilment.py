@@ -12,12 +12,12 @@ from typing import Any
 
 from crossbay.catalog import service as catalog
 from crossbay.db import transaction
-from crossbay.errors import CrossbayError
 from crossbay.esim import service as esims
 from crossbay.money import Money
 from crossbay.orders import service as orders
 from crossbay.orders import states
 from crossbay.payments import service as payments
+from crossbay.payments.checkout import close_checkout
 from crossbay.payments.wallet import WALLET
 from crossbay.runtime import Runtime
 from crossbay.usage import service as usage
@@ -94,13 +94,8 @@ def expire_order(runtime: Runtime, payload: dict[str, Any]) -> None:
         order = orders.expire_order(session, order_id=str(payload["order_id"]), now=runtime.clock.now())
         payment = payments.latest_payments(session, [order.id]).get(order.id)
         expired = order.status == states.EXPIRED
-    if expired and payment is not None and payment.reference and payment.status == payments.PENDING:
-        # Close the cashier so the payer cannot pay a dead order; if they already did,
-        # the provider refuses and its success notice leads to a refund instead.
-        try:
-            runtime.providers[payment.provider].close(reference=payment.reference, payment_id=payment.id)
-        except CrossbayError:
-            log.info("provider refused to cancel an expired order's payment", extra={"order_id": order.id})
+    if expired and payment is not None:
+        close_checkout(runtime, payment)
 
 
 def cancel_unused_profile(runtime: Runtime, payload: dict[str, Any]) -> None:

@@ -254,7 +254,14 @@ def apply_payment_notice(
     if not result.newly_succeeded:
         return result.payment
     if result.payment.order_id is None:
-        wallet.complete_topup(session, payment=result.payment, now=now)
+        if not wallet.complete_topup(session, payment=result.payment, now=now):
+            enqueue_refund(
+                session,
+                payment_id=result.payment.id,
+                settings=settings,
+                now=now,
+                reason="paid after the top-up expired",
+            )
         return result.payment
     _settle_order(session, result.payment, settings=settings, now=now)
     return result.payment
@@ -314,7 +321,8 @@ def fail_order(session: Session, *, order_id: str, settings: Settings, now: date
     order = get_order(session, order_id, lock=True)
     if order.status in (states.PAID, states.FULFILLING):
         transition(order, states.FAILED, now=now)
-        if order.esim_id is not None:
+        # Only the eSIM this order was creating is abandoned: a failed top-up leaves the eSIM alone.
+        if order.kind == NEW_ESIM and order.esim_id is not None:
             esim = esims.abandon_unfinished(session, esim_id=order.esim_id, now=now)
             if esim.iccid is not None:
                 # The SM-DP+ reserved a profile for us: hand it back so it is neither billed nor lost.

@@ -8,6 +8,7 @@ from crossbay.db import transaction
 from crossbay.errors import CrossbayError
 from crossbay.money import Money
 from crossbay.payments import service as payments
+from crossbay.payments.models import Payment
 from crossbay.payments.providers import CheckoutRequest
 from crossbay.runtime import Runtime
 
@@ -48,3 +49,16 @@ def open_checkout(runtime: Runtime, *, payment_id: str, description: str, return
             redirect_url=checkout.redirect_url,
             now=runtime.clock.now(),
         )
+
+
+def close_checkout(runtime: Runtime, payment: Payment) -> None:
+    """Close the cashier of a payment whose order or top-up is dead, so the payer cannot pay it.
+
+    If they already did, the provider refuses, and its success notice leads to a refund instead.
+    """
+    if payment.reference is None or payment.status != payments.PENDING:
+        return
+    try:
+        runtime.providers[payment.provider].close(reference=payment.reference, payment_id=payment.id)
+    except CrossbayError as error:
+        log.info("provider refused to close a payment", extra={"payment_id": payment.id, "code": error.code})

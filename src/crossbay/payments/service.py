@@ -15,7 +15,7 @@ from crossbay.ledger import service as ledger
 from crossbay.ledger.service import Line
 from crossbay.money import Money
 from crossbay.payments.errors import AmountMismatch, UnknownPayment
-from crossbay.payments.models import Payment, ProviderEvent
+from crossbay.payments.models import Payment, ProviderEvent, WalletTopup
 
 CREATED, PENDING, SUCCEEDED, FAILED, CANCELED, REFUNDED = (
     "created",
@@ -25,6 +25,7 @@ CREATED, PENDING, SUCCEEDED, FAILED, CANCELED, REFUNDED = (
     "canceled",
     "refunded",
 )
+TOPUP_EXPIRED = "expired"  # WalletTopup.status, as payments.wallet names it
 SUCCEEDED_OUTCOME, FAILED_OUTCOME, CANCELED_OUTCOME = "succeeded", "failed", "canceled"
 
 
@@ -75,9 +76,18 @@ def create_payment(
     return payment
 
 
-def _credit_account(payment: Payment) -> str:
-    """Where captured money is owed: to the order until it is delivered, or into the customer's wallet."""
-    return f"wallet:{payment.customer_id}" if payment.topup_id else "unearned:orders"
+def _credit_account(session: Session, payment: Payment) -> str:
+    """Where captured money is owed: to the order until it is delivered, or into the customer's wallet.
+
+    Money for a top-up that had already expired is held apart, never spendable, until it is refunded:
+    crediting it would let late payments carry a month past its top-up limit.
+    """
+    if payment.topup_id is None:
+        return "unearned:orders"
+    topup = session.get(WalletTopup, payment.topup_id)
+    if topup is not None and topup.status == TOPUP_EXPIRED:
+        return "unearned:topups"
+    return f"wallet:{payment.customer_id}"
 
 
 def _funding_account(payment: Payment) -> str:
@@ -166,7 +176,7 @@ def record_notice(session: Session, notice: PaymentNotice, *, now: datetime) -> 
             kind="payment.captured",
             reference=payment.id,
             now=now,
-            lines=[Line(_funding_account(payment), amount), Line(_credit_account(payment), -amount)],
+            lines=[Line(_funding_account(payment), amount), Line(_credit_account(session, payment), -amount)],
         )
         return NoticeResult(payment, duplicate=False, newly_succeeded=True)
     if notice.outcome == FAILED_OUTCOME and payment.status in (CREATED, PENDING):
@@ -190,7 +200,7 @@ def record_refund(session: Session, *, payment_id: str, now: datetime) -> Paymen
             kind="payment.refunded",
             reference=payment.id,
             now=now,
-            lines=[Line(_credit_account(payment), amount), Line(_funding_account(payment), -amount)],
+            lines=[Line(_credit_account(session, payment), amount), Line(_funding_account(payment), -amount)],
         )
         payment.status = REFUNDED
         payment.updated_at = now

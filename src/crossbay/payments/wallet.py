@@ -114,16 +114,20 @@ def get_owned_topup(session: Session, *, customer_id: str, topup_id: str) -> Wal
     return topup
 
 
-def complete_topup(session: Session, *, payment: Payment, now: datetime) -> None:
-    """The provider took the money (record_notice booked it into the wallet): the top-up is done.
+def complete_topup(session: Session, *, payment: Payment, now: datetime) -> bool:
+    """The provider took the money (record_notice booked it): the top-up is done.
 
-    A payment that arrives after the top-up expired still completes it: the money is the customer's.
+    A payment that arrives after the top-up expired completes nothing (False): record_notice held
+    the money apart and the caller refunds it, so late payments cannot exceed the monthly limit.
     """
     topup = session.get(WalletTopup, payment.topup_id, with_for_update=True)
     assert topup is not None
+    if topup.status == EXPIRED:
+        return False
     if topup.status != COMPLETED:
         topup.status = COMPLETED
         topup.completed_at = now
+    return True
 
 
 def expire_topup(session: Session, *, topup_id: str, now: datetime) -> WalletTopup | None:
