@@ -14,7 +14,9 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from fastapi import Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
@@ -93,6 +95,20 @@ def idempotent(
         record.response_status = status
         record.response_body = json.dumps(body)
     return JSONResponse(body, status_code=status)
+
+
+def idempotent_json_post(
+    runtime: Runtime,
+    request: Request,
+    body: BaseModel,
+    *,
+    scope: str,
+    key: str | None,
+    work: Callable[[], tuple[int, dict[str, Any]]],
+) -> JSONResponse:
+    """``idempotent`` for a JSON POST: the request is its path and its parsed body."""
+    fingerprint = request_fingerprint(request.url.path, body.model_dump(mode="json"))
+    return idempotent(runtime, scope=scope, key=key, fingerprint=fingerprint, work=work)
 
 
 def _claim(runtime: Runtime, *, scope: str, key: str, fingerprint: str) -> JSONResponse | None:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from crossbay.api.auth import CurrentCustomer
 from crossbay.api.deps import ClockDep, RuntimeDep, SessionDep, SettingsDep
-from crossbay.api.idempotency import check_key, idempotent, request_fingerprint
+from crossbay.api.idempotency import check_key, idempotent_json_post
 from crossbay.api.language import Language
 from crossbay.api.schemas import MoneyRead
 from crossbay.db import transaction
@@ -137,13 +137,7 @@ def create_order(
             read = read_owned_order(session, customer_id=customer.id, order_id=order.id, language=language)
         return 201, read.model_dump(mode="json")
 
-    return idempotent(
-        runtime,
-        scope=customer.id,
-        key=key,
-        fingerprint=request_fingerprint(request.url.path, body.model_dump(mode="json")),
-        work=work,
-    )
+    return idempotent_json_post(runtime, request, body, scope=customer.id, key=key, work=work)
 
 
 @router.post("/orders/{order_id}/pay", response_model=OrderRead)

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from crossbay.api.auth import CurrentCustomer
 from crossbay.api.deps import RuntimeDep, SessionDep
-from crossbay.api.idempotency import check_key, idempotent, request_fingerprint
+from crossbay.api.idempotency import check_key, idempotent_json_post
 from crossbay.api.language import Language
 from crossbay.api.schemas import MoneyIn, MoneyRead
 from crossbay.db import transaction
@@ -147,13 +147,7 @@ def create_topup(
             )
         return 201, read.model_dump(mode="json")
 
-    return idempotent(
-        runtime,
-        scope=customer.id,
-        key=key,
-        fingerprint=request_fingerprint(request.url.path, body.model_dump(mode="json")),
-        work=work,
-    )
+    return idempotent_json_post(runtime, request, body, scope=customer.id, key=key, work=work)
 
 
 @router.get("/wallet/topups/{topup_id}", response_model=TopupRead)
