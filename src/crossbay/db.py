@@ -60,6 +60,8 @@ def new_id(prefix: str) -> str:
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
+    # SQL errors otherwise carry their bound values (phones, encrypted names) into tracebacks and logs.
+    kwargs.setdefault("hide_parameters", True)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
