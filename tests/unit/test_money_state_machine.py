@@ -79,7 +79,8 @@ CUSTOMERS = 2
 FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 
 CLEARING, UNEARNED, REVENUE = "clearing:card", "unearned:orders", "revenue:sales"
-SHARED_ACCOUNTS = (CLEARING, UNEARNED, REVENUE)
+UNEARNED_TOPUPS = "unearned:topups"
+SHARED_ACCOUNTS = (CLEARING, UNEARNED, REVENUE, UNEARNED_TOPUPS)
 CAPTURED, REFUNDED = "payment.captured", "payment.refunded"
 RECOGNIZED, REVENUE_REVERSED = "order.fulfilled", "order.refund_revenue"
 NOTICE_KINDS = {
@@ -288,9 +289,13 @@ class MoneyMachine(RuleBasedStateMachine):
         """A first success: the money leaves its source and is owed to the order or lands in the wallet."""
         payment.status = payments.SUCCEEDED
         source = f"wallet:{payment.customer}" if payment.provider == wallet.WALLET else CLEARING
-        owed = f"wallet:{payment.customer}" if payment.topup_id else UNEARNED
+        # Money for a top-up that had expired is held apart (never spendable) until it is refunded.
+        late_topup = payment.topup_id is not None and self.topups[payment.topup_id].status == wallet.EXPIRED
+        owed = (
+            UNEARNED_TOPUPS if late_topup else f"wallet:{payment.customer}" if payment.topup_id else UNEARNED
+        )
         self._post(CAPTURED, payment.id, {source: payment.amount, owed: -payment.amount})
-        if payment.topup_id is not None:
+        if payment.topup_id is not None and not late_topup:
             self.by_id[payment.customer].wallet += payment.amount
         if payment.provider == wallet.WALLET:
             self.by_id[payment.customer].wallet -= payment.amount
@@ -597,7 +602,10 @@ class MoneyMachine(RuleBasedStateMachine):
         if notice.outcome == "succeeded" and before in (payments.CREATED, payments.PENDING, payments.FAILED):
             self._capture(payment)
             if payment.topup_id is not None:
-                self.topups[payment.topup_id].status = wallet.COMPLETED  # even if it had expired
+                if self.topups[payment.topup_id].status == wallet.EXPIRED:
+                    payment.refund_job = True  # paid too late: refunded, the month's limit holds
+                else:
+                    self.topups[payment.topup_id].status = wallet.COMPLETED
                 return
             order = self.orders[payment.order_id or ""]
             if order.status == states.PENDING_PAYMENT:
@@ -722,7 +730,9 @@ class MoneyMachine(RuleBasedStateMachine):
         self._post(REFUNDED, payment.id, {account: -amount for account, amount in capture.items()})
         if payment.provider == wallet.WALLET:
             self.by_id[payment.customer].wallet += payment.amount
-        order = self.orders[payment.order_id or ""]
+        if payment.order_id is None:
+            return  # a late top-up's money goes back; there is no order to move
+        order = self.orders[payment.order_id]
         if order.status in (states.FAILED, states.FULFILLED):
             order.status = states.REFUNDED
 
