@@ -111,6 +111,17 @@ class TestCreateOrder:
         assert sum(line["amount"]["amount"] for line in quote["lines"]) == quote["total"]["amount"]
         assert quote["total"] == package["price"]
 
+    def test_pay_without_a_body_reopens_the_cashier(self, customer: Customer) -> None:
+        package = first_package(customer, "new_esim")
+        created = customer.post(
+            "/api/v1/orders",
+            json={"package_id": package["id"], "payment_method": "card"},
+            headers={"Idempotency-Key": str(uuid.uuid4())},
+        ).json()
+        again = customer.post(f"/api/v1/orders/{created['id']}/pay")
+        assert again.status_code == 200, again.text
+        assert again.json()["next_action"] == created["next_action"]
+
     def test_cancel_only_while_unpaid(self, customer: Customer) -> None:
         package = first_package(customer, "new_esim")
         created = customer.post(

@@ -143,11 +143,11 @@ def create_order(
 @router.post("/orders/{order_id}/pay", response_model=OrderRead)
 def pay_order(
     order_id: str,
-    body: PayRequest,
     customer: CurrentCustomer,
     runtime: RuntimeDep,
     session: SessionDep,
     language: Language,
+    body: PayRequest | None = None,  # only a wallet payment carries one ({"pin"})
 ) -> OrderRead:
     """Wallet: pay now with the PIN. Card, Alipay, WeChat Pay: (re)open the cashier.
 
@@ -163,7 +163,7 @@ def pay_order(
             session,
             customer=customer,
             order_id=order_id,
-            pin=body.pin,
+            pin=body.pin if body else None,
             settings=runtime.settings,
             now=runtime.clock.now(),
         )
