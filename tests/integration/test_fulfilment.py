@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from crossbay.clock import ShiftedClock
 from crossbay.db import transaction
@@ -21,6 +22,24 @@ def set_fault(customer: Customer, **fault: object) -> None:
     assert customer.client().put("/sandbox/smdp/faults", json=fault).status_code == 200
 
 
+def bought_while_the_smdp_refuses(customer: Customer, function: str) -> dict[str, Any]:
+    """A new eSIM bought while the SM-DP+ answers ``function`` with "ICCID unknown": it ends refunded."""
+    set_fault(
+        customer,
+        fail_function=function,
+        fail_subject_code="8.2.1",
+        fail_reason_code="3.9",
+        fail_remaining=100,
+    )
+    order = buy(customer, first_package(customer, "new_esim")["id"])
+    final: dict[str, Any] = poll(
+        lambda: customer.get(f"/api/v1/orders/{order['id']}").json(),
+        lambda o: o["status"] == "refunded",
+        timeout=30,
+    )
+    return final
+
+
 class TestFulfilment:
     def test_transient_smdp_failures_are_retried(self, customer: Customer) -> None:
         # Two 5xx answers in a row: the ES2+ client and then the job retry with the same call id.
@@ -33,19 +52,7 @@ class TestFulfilment:
     def test_a_refused_profile_fails_the_order_and_refunds_it(
         self, customer: Customer, server: LiveServer
     ) -> None:
-        set_fault(
-            customer,
-            fail_function="downloadOrder",
-            fail_subject_code="8.2.1",
-            fail_reason_code="3.9",
-            fail_remaining=100,
-        )
-        order = buy(customer, first_package(customer, "new_esim")["id"])
-        final = poll(
-            lambda: customer.get(f"/api/v1/orders/{order['id']}").json(),
-            lambda o: o["status"] == "refunded",
-            timeout=30,
-        )
+        final = bought_while_the_smdp_refuses(customer, "downloadOrder")
         assert [e["status"] for e in final["timeline"] if e["step"] is None][-2:] == ["failed", "refunded"]
         assert final["payment"]["status"] == "refunded"
         with server.runtime.sessions() as session, transaction(session):
@@ -56,19 +63,7 @@ class TestFulfilment:
     def test_a_profile_reserved_before_the_failure_goes_back_to_the_smdp(
         self, customer: Customer, server: LiveServer
     ) -> None:
-        set_fault(
-            customer,
-            fail_function="confirmOrder",
-            fail_subject_code="8.2.1",
-            fail_reason_code="3.9",
-            fail_remaining=100,
-        )
-        order = buy(customer, first_package(customer, "new_esim")["id"])
-        final = poll(
-            lambda: customer.get(f"/api/v1/orders/{order['id']}").json(),
-            lambda o: o["status"] == "refunded",
-            timeout=30,
-        )
+        final = bought_while_the_smdp_refuses(customer, "confirmOrder")
         [esim] = customer.get("/api/v1/esims").json()["items"]
         assert esim["id"] == final["esim_id"] and esim["status"] == "terminated"
         profile = poll(
