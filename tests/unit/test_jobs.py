@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -16,11 +16,12 @@ from crossbay.db import transaction
 from crossbay.jobs import service as jobs
 from crossbay.jobs.models import Job
 from crossbay.jobs.service import ClaimedJob
-from crossbay.jobs.worker import GIVE_UP_PREFIX, JobKind, Worker
+from crossbay.jobs.worker import GIVE_UP_PREFIX, JobKind, Worker, period_start
 from crossbay.runtime import Runtime
 from tests.conftest import test_settings as settings_for
 
 LEASE = timedelta(seconds=60)
+MINUTE = timedelta(minutes=1)
 BASE, CAP = 2.0, 600.0
 
 
@@ -336,3 +337,29 @@ class TestWorker:
             "LookupError",
         )
         assert len(by_kind) == 1
+
+
+class TestSweeps:
+    def test_a_sweep_runs_once_per_period_however_many_workers_poll(self, runtime: Runtime) -> None:
+        clock = runtime.clock
+        assert isinstance(clock, FrozenClock)
+        periods: list[str] = []
+        kinds = {
+            "test.sweep": JobKind(lambda _runtime, payload: periods.append(payload["period"]), every=MINUTE)
+        }
+        first, second = Worker(runtime, kinds, worker_id="w1"), Worker(runtime, kinds, worker_id="w2")
+        for _ in range(3):
+            for _ in range(4):
+                first.run_until_idle()
+                second.run_until_idle()
+                clock.advance(timedelta(seconds=10))
+            clock.advance(timedelta(seconds=20))
+        assert len(periods) == len(set(periods)) == 3
+        assert all(
+            period_start(datetime.fromisoformat(p), MINUTE) == datetime.fromisoformat(p) for p in periods
+        )
+
+    def test_periods_are_aligned_on_the_epoch(self) -> None:
+        now = datetime(2026, 11, 26, 15, 7, 38, tzinfo=UTC)
+        assert period_start(now, MINUTE) == datetime(2026, 11, 26, 15, 7, tzinfo=UTC)
+        assert period_start(now, timedelta(days=1)) == datetime(2026, 11, 26, tzinfo=UTC)

@@ -9,9 +9,10 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from crossbay.db import transaction
@@ -24,6 +25,7 @@ log = logging.getLogger("crossbay.worker")
 # A job that gave up schedules its give-up hook as a job of its own, in the same
 # transaction, so a crash right after the last failure cannot lose the hook.
 GIVE_UP_PREFIX = "give_up:"
+SWEEP_PREFIX = "sweep:"
 
 Handler = Callable[[Runtime, dict[str, Any]], None]
 GiveUp = Callable[[Runtime, dict[str, Any]], None]
@@ -34,6 +36,15 @@ class JobKind:
     handle: Handler
     # Called once, in the worker, when the last attempt failed (e.g. fail the order and refund).
     give_up: GiveUp | None = None
+    # A sweep: the workers run it once per period (reminders, watches, daily reconciliation).
+    # Its payload carries the period's start as `period` (ISO 8601, UTC).
+    every: timedelta | None = None
+
+
+def period_start(now: datetime, every: timedelta) -> datetime:
+    """Periods are aligned on the Unix epoch, so every worker agrees on them without talking."""
+    seconds = every.total_seconds()
+    return datetime.fromtimestamp(now.timestamp() // seconds * seconds, UTC)
 
 
 class Worker:
@@ -42,10 +53,12 @@ class Worker:
         self.kinds = kinds
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident() % 10000}"
         self._stop = threading.Event()
+        self._swept: dict[str, datetime] = {}
 
     def run_once(self) -> int:
         """Claim and run one batch; returns how many jobs were claimed."""
         settings, clock = self.runtime.settings, self.runtime.clock
+        self._schedule_sweeps()
         with self.runtime.sessions() as session, transaction(session):
             now = clock.now()
             for dead in service.fail_abandoned(session, now=now, limit=settings.job_batch_size):
@@ -132,6 +145,28 @@ class Worker:
         with self.runtime.sessions() as session, transaction(session):
             service.complete(session, job, worker_id=self.worker_id, now=clock.now())
         log.info("job done", extra={"job_id": job.id, "kind": job.kind, "attempt": job.attempt})
+
+    def _schedule_sweeps(self) -> None:
+        now = self.runtime.clock.now()
+        for name, kind in self.kinds.items():
+            if kind.every is None:
+                continue
+            period = period_start(now, kind.every)
+            if self._swept.get(name) == period:
+                continue
+            try:
+                with self.runtime.sessions() as session, transaction(session):
+                    service.enqueue(
+                        session,
+                        name,
+                        {"period": period.isoformat()},
+                        now=now,
+                        max_attempts=self.runtime.settings.job_max_attempts,
+                        dedupe_key=f"{SWEEP_PREFIX}{name}:{period.isoformat()}",
+                    )
+            except IntegrityError:
+                pass  # another worker scheduled this period first
+            self._swept[name] = period
 
     def _schedule_give_up(self, session: Session, job: ClaimedJob) -> None:
         kind = self.kinds.get(job.kind)
