@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from crossbay.clock import FrozenClock
 from crossbay.db import transaction
 from crossbay.ledger import service as ledger
-from crossbay.ledger.models import LedgerEntry, LedgerTransaction
+from crossbay.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
 from crossbay.ledger.service import Line, UnbalancedPosting, check_balanced
 from crossbay.money import Money
 
@@ -129,16 +129,22 @@ class TestPost:
             }
             assert ledger.account_balance(session, "clearing:card", "HKD") == hkd(0)
 
-    def test_refuses_to_post_another_currency_to_an_account(
+    def test_each_currency_has_its_own_account_under_one_code(
         self, session: Session, clock: FrozenClock
     ) -> None:
         with transaction(session):
             ledger.post(
                 session, kind="payment.captured", reference="pay_1", lines=capture(8800), now=clock.now()
             )
-        lines = [Line("clearing:card", Money(100, "CNY")), Line("unearned:cny", Money(-100, "CNY"))]
-        with pytest.raises(UnbalancedPosting), transaction(session):
+        lines = [Line("clearing:card", Money(8100, "CNY")), Line("unearned:orders", Money(-8100, "CNY"))]
+        with transaction(session):
             ledger.post(session, kind="payment.captured", reference="pay_2", lines=lines, now=clock.now())
+        with transaction(session):
+            assert ledger.account_balance(session, "clearing:card", "HKD") == hkd(8800)
+            assert ledger.account_balance(session, "clearing:card", "CNY") == Money(8100, "CNY")
+            accounts = session.scalars(select(LedgerAccount).where(LedgerAccount.code == "clearing:card"))
+            assert sorted(account.currency for account in accounts) == ["CNY", "HKD"]
+            assert ledger.check_ledger(session).ok
 
 
 class TestTrialBalance:

@@ -39,6 +39,7 @@ TITLES: dict[str, str] = {
     "idempotency_key_reused": "This Idempotency-Key was used with a different request",
     "idempotency_request_in_progress": "A request with this Idempotency-Key is still in progress",
     "package_not_available": "This package is not available for this purchase",
+    "currency_not_offered": "This package is not sold in that currency",
     "order_not_payable": "This order cannot be paid now",
     "order_not_cancellable": "This order can no longer be cancelled",
     "payment_method_unavailable": "This payment method is not available yet",
@@ -58,6 +59,7 @@ TITLES: dict[str, str] = {
     "amount_mismatch": "The amount does not match the order",
     "esim_not_active": "This eSIM cannot take a top-up",
     "smdp_error": "The eSIM profile server refused the request",
+    "esim_status_conflict": "This eSIM's status does not allow that",
     "method_not_allowed": "Method not allowed",
     "internal_error": "Something went wrong on our side",
 }

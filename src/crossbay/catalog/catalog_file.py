@@ -24,8 +24,11 @@ KINDS: Final[tuple[PackageKind, ...]] = ("data", "voice", "bundle")
 VALIDITY_STARTS: Final[tuple[ValidityStart, ...]] = ("purchase", "first_use")
 REGIONS: Final[tuple[str, ...]] = ("hk", "mo", "gba", "cn")
 AUDIENCES: Final[tuple[str, ...]] = ("new_esim", "topup")
-# Prices are in HKD; the product allows CNY / MOP where the operator sets them.
-CURRENCIES: Final[frozenset[str]] = frozenset({"HKD", "CNY", "MOP"})
+# Every package has an HKD price (stored value and reports are in HKD); CNY and MOP prices
+# exist only where the operator sets them: we never convert on the fly.
+BASE_CURRENCY: Final = "HKD"
+OTHER_CURRENCIES: Final[frozenset[str]] = frozenset({"CNY", "MOP"})
+CURRENCIES: Final[frozenset[str]] = OTHER_CURRENCIES | {BASE_CURRENCY}
 # A closed list so that a typo ("China Mobil") fails loading instead of showing
 # customers a network that does not exist; extend it when a partner is added.
 NETWORKS: Final[frozenset[str]] = frozenset(
@@ -74,7 +77,7 @@ _REQUIRED_KEYS: Final[frozenset[str]] = frozenset(
         "description",
     }
 )
-_OPTIONAL_KEYS: Final[frozenset[str]] = frozenset({"data_mb", "voice_minutes", "fair_use"})
+_OPTIONAL_KEYS: Final[frozenset[str]] = frozenset({"data_mb", "voice_minutes", "fair_use", "prices"})
 
 
 class CatalogFileError(ValueError):
@@ -100,6 +103,8 @@ class PackageSpec:
     # Dicts are unhashable; leaving them out of the hash keeps specs usable in sets.
     names: dict[str, str] = field(hash=False)
     descriptions: dict[str, str] = field(hash=False)
+    # Prices in currencies other than HKD, in their minor units: {"CNY": 4400}.
+    other_prices: dict[str, int] = field(default_factory=dict, hash=False)
 
 
 def load_catalog(path: Path | None = None) -> list[PackageSpec]:
@@ -211,8 +216,11 @@ def _parse_package(index: int, table: object) -> PackageSpec:
     if not _is_int(price) or price <= 0:
         raise _error(code, "price", f"must be a positive integer of minor units, got {price!r}")
     currency = table["currency"]
-    if currency not in CURRENCIES:
-        raise _error(code, "currency", f"must be one of {', '.join(sorted(CURRENCIES))}, got {currency!r}")
+    if currency != BASE_CURRENCY:
+        raise _error(
+            code, "currency", f"must be {BASE_CURRENCY} (other currencies go in prices), got {currency!r}"
+        )
+    other_prices = _other_prices(code, table.get("prices", {}))
 
     sort = table["sort"]
     if not _is_int(sort):
@@ -240,7 +248,25 @@ def _parse_package(index: int, table: object) -> PackageSpec:
         sort=sort,
         names=_texts(code, "name", table["name"]),
         descriptions=_texts(code, "description", table["description"]),
+        other_prices=other_prices,
     )
+
+
+def _other_prices(code: str, value: object) -> dict[str, int]:
+    if not isinstance(value, dict):
+        raise _error(code, "prices", "must be a table of currency = minor units, e.g. { CNY = 4400 }")
+    prices: dict[str, int] = {}
+    for currency, amount in value.items():
+        if currency not in OTHER_CURRENCIES:
+            raise _error(
+                code, "prices", f"unknown currency {currency!r}; expected one of {sorted(OTHER_CURRENCIES)}"
+            )
+        if not _is_int(amount) or amount <= 0:
+            raise _error(
+                code, "prices", f"{currency} must be a positive integer of minor units, got {amount!r}"
+            )
+        prices[currency] = amount
+    return prices
 
 
 def _choice(code: str, field_name: str, value: object, allowed: tuple[_Choice, ...]) -> _Choice:

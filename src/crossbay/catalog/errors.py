@@ -8,3 +8,8 @@ class PackageNotFound(NotFound):
 class PackageNotAvailable(CrossbayError):
     code = "package_not_available"
     status = 422
+
+
+class CurrencyNotOffered(CrossbayError):
+    code = "currency_not_offered"
+    status = 422

@@ -21,7 +21,9 @@ class Package(Base):
     regions: Mapped[list[str]] = mapped_column(JSON)
     networks: Mapped[list[str]] = mapped_column(JSON)
     price_amount: Mapped[int]
-    currency: Mapped[str] = mapped_column(String(3))
+    currency: Mapped[str] = mapped_column(String(3))  # always HKD: every package has an HKD price
+    # The operator's prices in other currencies, minor units ({"CNY": 4400}); no conversion ever.
+    other_prices: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
     for_new_esim: Mapped[bool]
     for_topup: Mapped[bool]
     fair_use: Mapped[str | None] = mapped_column(String(200))

@@ -32,6 +32,8 @@ class PackageRead(BaseModel):
     regions: list[str]
     networks: list[str]
     price: MoneyRead
+    # Every currency the operator sells it in, HKD first (additive to API.md's Package).
+    prices: list[MoneyRead]
     for_: list[str] = Field(serialization_alias="for")
     fair_use: str | None
 
@@ -49,6 +51,7 @@ class PackageRead(BaseModel):
             regions=package.regions,
             networks=package.networks,
             price=MoneyRead.of(service.price_of(package), language),
+            prices=[MoneyRead.of(price, language) for price in service.prices_of(package)],
             for_=service.purposes_of(package),
             fair_use=package.fair_use,
         )

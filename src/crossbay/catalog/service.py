@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crossbay.catalog.catalog_file import PackageSpec, covers
-from crossbay.catalog.errors import PackageNotAvailable, PackageNotFound
+from crossbay.catalog.errors import CurrencyNotOffered, PackageNotAvailable, PackageNotFound
 from crossbay.catalog.models import Package
 from crossbay.db import new_id
 from crossbay.errors import FieldProblem, ValidationFailed
@@ -47,6 +47,7 @@ def load_packages(session: Session, specs: Sequence[PackageSpec], *, now: dateti
         package.networks = list(spec.networks)
         package.price_amount = spec.price_amount
         package.currency = spec.currency
+        package.other_prices = dict(spec.other_prices)
         package.for_new_esim = spec.for_new_esim
         package.for_topup = spec.for_topup
         package.fair_use = spec.fair_use
@@ -107,8 +108,21 @@ def get_packages(session: Session, package_ids: Iterable[str]) -> dict[str, Pack
     return {p.id: p for p in session.scalars(select(Package).where(Package.id.in_(ids)))} if ids else {}
 
 
-def price_of(package: Package) -> Money:
-    return Money(package.price_amount, package.currency)
+def price_of(package: Package, currency: str | None = None) -> Money:
+    """The price the operator set in that currency (HKD by default); never a conversion."""
+    if currency is None or currency == package.currency:
+        return Money(package.price_amount, package.currency)
+    amount = package.other_prices.get(currency)
+    if amount is None:
+        offered = ", ".join(money.currency for money in prices_of(package))
+        raise CurrencyNotOffered(f"this package is sold in {offered}")
+    return Money(amount, currency)
+
+
+def prices_of(package: Package) -> list[Money]:
+    """Every price of a package, HKD first."""
+    others = sorted(package.other_prices.items())
+    return [Money(package.price_amount, package.currency), *(Money(a, c) for c, a in others)]
 
 
 def purposes_of(package: Package) -> list[str]:

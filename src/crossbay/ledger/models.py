@@ -9,13 +9,17 @@ from crossbay.db import Base
 
 
 class LedgerAccount(Base):
+    """One account per code and currency: ``clearing:card`` in HKD and in CNY are two accounts."""
+
     __tablename__ = "ledger_accounts"
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    code: Mapped[str] = mapped_column(String(96), unique=True)
+    code: Mapped[str] = mapped_column(String(96))
     currency: Mapped[str] = mapped_column(String(3))
     kind: Mapped[str] = mapped_column(String(16))  # asset, liability, revenue, expense
     created_at: Mapped[datetime]
+
+    __table_args__ = (UniqueConstraint("code", "currency"),)
 
 
 class LedgerTransaction(Base):

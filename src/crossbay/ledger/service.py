@@ -1,7 +1,8 @@
 """Double-entry ledger: the only place a balance changes.
 
 Debits are positive and credits negative; every posting sums to zero per
-currency. Account codes name what they hold:
+currency, and each currency has its own account under one code (money paid in
+CNY stays CNY: nothing here converts). Account codes name what they hold:
 
 - ``clearing:<provider>``  asset: money a payment provider holds for us
 - ``unearned:orders``      liability: paid for, not yet delivered
@@ -59,7 +60,8 @@ def balance_of(amounts: Iterable[int]) -> int:
 
 
 def _account(session: Session, code: str, currency: str, now: datetime) -> LedgerAccount:
-    account = session.scalar(select(LedgerAccount).where(LedgerAccount.code == code))
+    which = (LedgerAccount.code == code) & (LedgerAccount.currency == currency)
+    account = session.scalar(select(LedgerAccount).where(which))
     if account is None:
         # Created inside a savepoint: two transactions may race to create the same account.
         try:
@@ -73,9 +75,7 @@ def _account(session: Session, code: str, currency: str, now: datetime) -> Ledge
                 )
                 session.add(account)
         except IntegrityError:
-            account = session.scalars(select(LedgerAccount).where(LedgerAccount.code == code)).one()
-    if account.currency != currency:
-        raise UnbalancedPosting(f"account {code} holds {account.currency}, not {currency}")
+            account = session.scalars(select(LedgerAccount).where(which)).one()
     return account
 
 
@@ -171,10 +171,17 @@ class LedgerCheck:
     unbalanced: list[str]  # transaction ids whose entries do not net to zero per currency
     trial_balance: dict[str, int]
     negative_wallets: list[str]  # account codes of wallets holding less than nothing
+    # Entries in another currency than their account's: money converted where nothing may convert.
+    mixed_currency_entries: int = 0
 
     @property
     def ok(self) -> bool:
-        return not self.unbalanced and not any(self.trial_balance.values()) and not self.negative_wallets
+        return (
+            not self.unbalanced
+            and not any(self.trial_balance.values())
+            and not self.negative_wallets
+            and not self.mixed_currency_entries
+        )
 
 
 def check_ledger(session: Session) -> LedgerCheck:
@@ -193,8 +200,14 @@ def check_ledger(session: Session) -> LedgerCheck:
         select(LedgerAccount.code, func.sum(LedgerEntry.amount))
         .join(LedgerEntry, LedgerEntry.account_id == LedgerAccount.id)
         .where(LedgerAccount.code.like("wallet:%"))
-        .group_by(LedgerAccount.code)
+        .group_by(LedgerAccount.code, LedgerAccount.currency)
     ).all()
+    mixed = session.scalar(
+        select(func.count())
+        .select_from(LedgerEntry)
+        .join(LedgerAccount, LedgerEntry.account_id == LedgerAccount.id)
+        .where(LedgerEntry.currency != LedgerAccount.currency)
+    )
     count = session.scalar(select(func.count()).select_from(LedgerTransaction)) or 0
     return LedgerCheck(
         transactions=int(count),
@@ -202,6 +215,7 @@ def check_ledger(session: Session) -> LedgerCheck:
         trial_balance=trial_balance(session),
         # A wallet is our liability: its debit-positive sum must never be above zero.
         negative_wallets=sorted(code for code, total in wallets if total > 0),
+        mixed_currency_entries=int(mixed or 0),
     )
 
 

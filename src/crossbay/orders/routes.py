@@ -92,7 +92,11 @@ def quote(
 ) -> QuoteRead:
     with transaction(session):
         priced = service.quote(
-            session, customer_id=customer.id, package_id=body.package_id, esim_id=body.esim_id
+            session,
+            customer_id=customer.id,
+            package_id=body.package_id,
+            esim_id=body.esim_id,
+            currency=body.currency,
         )
     return QuoteRead(
         lines=[
@@ -131,6 +135,7 @@ def create_order(
                 payment_method=body.payment_method,
                 settings=settings,
                 now=runtime.clock.now(),
+                currency=body.currency,
             )
         checkout.open_cashier(runtime, customer_id=customer.id, order_id=order.id, return_url=body.return_url)
         with runtime.sessions() as session:

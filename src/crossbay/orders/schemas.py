@@ -8,12 +8,16 @@ from pydantic import BaseModel, Field
 from crossbay.api.schemas import MoneyRead
 
 PaymentMethod = Literal["card", "alipay", "wechatpay", "wallet"]
+Currency = Literal["HKD", "CNY", "MOP"]
 
 
 class QuoteRequest(BaseModel):
     package_id: str = Field(max_length=64)
     esim_id: str | None = Field(default=None, max_length=64)
     coupon_code: str | None = Field(default=None, max_length=64)
+    currency: Currency = Field(
+        default="HKD", description="Pay in this currency if the operator priced the package in it"
+    )
 
 
 class OrderCreate(QuoteRequest):

@@ -58,13 +58,18 @@ class Quote:
     total: Money
 
 
-def quote(session: Session, *, customer_id: str, package_id: str, esim_id: str | None) -> Quote:
-    """Price lines for a package: new eSIM without esim_id, top-up of one of the customer's eSIMs with it."""
+def quote(
+    session: Session, *, customer_id: str, package_id: str, esim_id: str | None, currency: str | None = None
+) -> Quote:
+    """Price lines for a package: new eSIM without esim_id, top-up of one of the customer's eSIMs with it.
+
+    In HKD unless another currency is asked for and the operator priced the package in it.
+    """
     purpose = TOPUP if esim_id else NEW_ESIM
     package = catalog.get_package_for_sale(session, package_id, purpose=purpose)
     if esim_id is not None:
         esims.require_topup_allowed(esims.get_owned_esim(session, customer_id=customer_id, esim_id=esim_id))
-    price = catalog.price_of(package)
+    price = catalog.price_of(package, currency)
     lines = [QuoteLine("package", dict(package.names), price)]
     discount = Money.zero(price.currency)
     total = price - discount
@@ -80,11 +85,21 @@ def place_order(
     payment_method: str,
     settings: Settings,
     now: datetime,
+    currency: str | None = None,
 ) -> Order:
-    """A new eSIM needs a verified identity with quota left; a top-up needs a live eSIM of this customer."""
+    """A new eSIM needs a verified identity with quota left; a top-up needs a live eSIM of this customer.
+
+    The order is booked in the currency it is paid in: the ledger never converts.
+    """
     if payment_method not in SUPPORTED_METHODS:
         raise PaymentMethodUnavailable(f"{payment_method} is not available yet; use card")
-    priced = quote(session, customer_id=customer_id, package_id=package_id, esim_id=esim_id)
+    priced = quote(
+        session, customer_id=customer_id, package_id=package_id, esim_id=esim_id, currency=currency
+    )
+    if payment_method == wallet.WALLET and priced.total.currency != wallet.CURRENCY:
+        raise PaymentMethodUnavailable(
+            f"the wallet holds {wallet.CURRENCY}; pay in {wallet.CURRENCY} or by another method"
+        )
     if priced.purpose == NEW_ESIM:
         _check_identity_quota(session, customer_id=customer_id, quota=settings.identity_esim_quota)
     order = Order(

@@ -14,6 +14,8 @@ from sqlalchemy.orm import Session
 
 from crossbay.api.deps import SessionDep
 from crossbay.api.idempotency import idempotent, request_fingerprint
+from crossbay.catalog import service as catalog
+from crossbay.catalog.catalog_file import BASE_CURRENCY, CURRENCIES
 from crossbay.db import transaction
 from crossbay.errors import FieldProblem, ValidationFailed
 from crossbay.esim import service as esims
@@ -24,6 +26,7 @@ from crossbay.kyc.errors import IdentityRequired
 from crossbay.orders import checkout, states
 from crossbay.orders import service as orders
 from crossbay.orders.routes import order_read
+from crossbay.orders.schemas import Currency
 from crossbay.payments import service as payments
 from crossbay.payments import wallet
 from crossbay.web.messages import CHOOSE_PAYMENT_METHOD, NOTICES
@@ -40,10 +43,17 @@ REFRESH_SECONDS = {states.PAID: 2, states.FULFILLING: 2, states.PENDING_PAYMENT:
 
 PackageParam = Annotated[str, Query(max_length=64)]
 EsimParam = Annotated[str | None, Query(max_length=64)]
+CurrencyParam = Annotated[Currency, Query()]
 
 
-def checkout_url(package_id: str, esim_id: str | None) -> str:
-    return "/checkout?" + urlencode({"package": package_id, **({"esim": esim_id} if esim_id else {})})
+def checkout_url(package_id: str, esim_id: str | None, currency: str = BASE_CURRENCY) -> str:
+    return "/checkout?" + urlencode(
+        {
+            "package": package_id,
+            **({"esim": esim_id} if esim_id else {}),
+            **({"currency": currency} if currency != BASE_CURRENCY else {}),
+        }
+    )
 
 
 def _to_identity(package_id: str, esim_id: str | None) -> Response:
@@ -61,12 +71,19 @@ def _has_identity(session: Session, customer_id: str) -> bool:
 
 @router.get("/checkout")
 def checkout_page(
-    page: PageDep, customer: CustomerDep, session: SessionDep, package: PackageParam, esim: EsimParam = None
+    page: PageDep,
+    customer: CustomerDep,
+    session: SessionDep,
+    package: PackageParam,
+    esim: EsimParam = None,
+    currency: CurrencyParam = BASE_CURRENCY,
 ) -> Response:
     with transaction(session):
         if esim is None and not _has_identity(session, customer.id):
             return _to_identity(package, esim)
-        priced = orders.quote(session, customer_id=customer.id, package_id=package, esim_id=esim)
+        priced = orders.quote(
+            session, customer_id=customer.id, package_id=package, esim_id=esim, currency=currency
+        )
         card = None
         if esim is not None:
             owned = esims.get_owned_esim(session, customer_id=customer.id, esim_id=esim)
@@ -86,6 +103,12 @@ def checkout_page(
         key=uuid.uuid4().hex,
         package_id=package,
         esim_id=esim,
+        currency=priced.total.currency,
+        # Other currencies the operator priced this package in: the payer may choose one.
+        currencies=[
+            (price.currency, page.money(price), checkout_url(package, esim, price.currency))
+            for price in catalog.prices_of(priced.package)
+        ],
         methods=methods,
         chosen=preselected(methods, customer.preferred_payment_method),
         balance=page.money(balance),
@@ -103,6 +126,7 @@ def place_and_pay(
     esim: Annotated[str, Form(max_length=64)] = "",
     key: Annotated[str, Form(max_length=64)] = "",
     method: Annotated[str, Form(max_length=16)] = "",
+    currency: Annotated[str, Form(max_length=3)] = BASE_CURRENCY,
 ) -> Response:
     """Place the order once per rendered checkout page and method, however often it is sent.
 
@@ -114,6 +138,8 @@ def place_and_pay(
         )
     if method not in PAYMENT_METHODS:
         raise ValidationFailed(errors=[FieldProblem("method", "invalid_choice", CHOOSE_PAYMENT_METHOD)])
+    if currency not in CURRENCIES:
+        raise ValidationFailed(errors=[FieldProblem("currency", "invalid_choice", "Choose HKD, CNY or MOP")])
     runtime, esim_id, customer_id = page.runtime, esim or None, customer.id
     return_base = runtime.settings.base_url.rstrip("/")
 
@@ -127,6 +153,7 @@ def place_and_pay(
                 payment_method=method,
                 settings=runtime.settings,
                 now=runtime.clock.now(),
+                currency=currency,
             )
         checkout.open_cashier(
             runtime, customer_id=customer_id, order_id=order.id, return_url=f"{return_base}/orders/{order.id}"
@@ -142,7 +169,8 @@ def place_and_pay(
             key=f"web:{key}:{method}",
             work=work,
             fingerprint=request_fingerprint(
-                request.url.path, {"package": package, "esim": esim_id, "method": method}
+                request.url.path,
+                {"package": package, "esim": esim_id, "method": method, "currency": currency},
             ),
         )
     except IdentityRequired:

@@ -182,6 +182,12 @@ MALFORMED: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ("boolean price", lambda p: p.update(price=True), "price"),
     ("missing price", lambda p: p.pop("price"), "price"),
     ("unknown currency", lambda p: p.update(currency="USD"), "currency"),
+    ("base price not in HKD", lambda p: p.update(currency="CNY"), "currency"),
+    ("other price in an unknown currency", lambda p: p.update(prices={"USD": 400}), "prices"),
+    ("other price repeating HKD", lambda p: p.update(prices={"HKD": 2800}), "prices"),
+    ("zero other price", lambda p: p.update(prices={"CNY": 0}), "prices"),
+    ("float other price", lambda p: p.update(prices={"CNY": 26.0}), "prices"),
+    ("prices not a table", lambda p: p.update(prices=[2600]), "prices"),
     ("data pack without data_mb", lambda p: p.pop("data_mb"), "data_mb"),
     ("data pack with minutes", lambda p: p.update(voice_minutes=100), "voice_minutes"),
     ("voice pack without minutes", lambda p: (p.update(kind="voice"), p.pop("data_mb")), "voice_minutes"),
@@ -207,6 +213,18 @@ def test_malformed_package_names_code_and_field(
     message = str(caught.value)
     assert "DATA-TEST-1G-1D" in message
     assert repr(field) in message
+
+
+def test_prices_in_other_currencies_load_as_set(tmp_path: Path) -> None:
+    (spec,) = load_catalog(_write(tmp_path, [_mutated(lambda p: p.update(prices={"CNY": 2600, "MOP": 2900}))]))
+    assert (spec.price_amount, spec.currency) == (2800, "HKD")
+    assert spec.other_prices == {"CNY": 2600, "MOP": 2900}
+
+
+def test_the_bundled_catalog_prices_mainland_packs_in_cny(bundled: list[PackageSpec]) -> None:
+    mainland = [spec for spec in bundled if "cn" in spec.regions]
+    assert mainland and all("CNY" in spec.other_prices for spec in mainland)
+    assert any("MOP" in spec.other_prices for spec in bundled)
 
 
 def test_voice_pack_with_minutes_loads(tmp_path: Path) -> None:

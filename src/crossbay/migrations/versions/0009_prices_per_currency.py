@@ -1,11 +1,11 @@
-"""package prices per currency
+"""package prices per currency; ledger accounts per (code, currency)
 
 Revision ID: 0009
 Revises: 0008
 """
 
-import sqlalchemy as sa  # noqa: F401
-from alembic import op  # noqa: F401
+import sqlalchemy as sa
+from alembic import op
 
 revision = "0009"
 down_revision = "0008"
@@ -14,8 +14,18 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    with op.batch_alter_table("packages", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("other_prices", sa.JSON(), nullable=False, server_default="{}"))
+    with op.batch_alter_table("ledger_accounts", schema=None) as batch_op:
+        batch_op.drop_constraint("uq_ledger_accounts_code", type_="unique")
+        batch_op.create_unique_constraint(
+            batch_op.f("uq_ledger_accounts_code_currency"), ["code", "currency"]
+        )
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table("ledger_accounts", schema=None) as batch_op:
+        batch_op.drop_constraint("uq_ledger_accounts_code_currency", type_="unique")
+        batch_op.create_unique_constraint("uq_ledger_accounts_code", ["code"])
+    with op.batch_alter_table("packages", schema=None) as batch_op:
+        batch_op.drop_column("other_prices")
