@@ -11,10 +11,12 @@ from urllib.parse import urlsplit
 from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 
+from crossbay.admin.routes import router as admin_router
 from crossbay.api.ops import REQUEST_SECONDS
 from crossbay.api.ops import router as ops_router
 from crossbay.api.problems import install_problem_handlers
 from crossbay.catalog.routes import router as catalog_router
+from crossbay.esim.callbacks import router as esim_callbacks_router
 from crossbay.esim.routes import router as esim_router
 from crossbay.identity.routes import router as identity_router
 from crossbay.kyc.routes import router as kyc_router
@@ -65,11 +67,13 @@ def create_app(runtime: Runtime) -> FastAPI:
         kyc_router,
         catalog_router,
         esim_router,
+        esim_callbacks_router,
         orders_router,
         wallet_router,
         webhooks_router,
         ops_router,
         web_router,
+        admin_router,
     ):
         app.include_router(router)
     if runtime.settings.sandbox:

@@ -3,7 +3,7 @@
 from crossbay.api.models import IdempotencyRecord
 from crossbay.catalog.models import Package
 from crossbay.db import Base
-from crossbay.esim.models import Esim
+from crossbay.esim.models import Esim, EsimTransition, SmdpProgressNotice
 from crossbay.identity.models import AuthToken, Customer, OtpChallenge, PasswordGuard
 from crossbay.jobs.models import Job
 from crossbay.kyc.models import Identity
@@ -19,6 +19,7 @@ __all__ = [
     "Bundle",
     "Customer",
     "Esim",
+    "EsimTransition",
     "IdempotencyRecord",
     "Identity",
     "Job",
@@ -33,6 +34,7 @@ __all__ = [
     "PasswordGuard",
     "Payment",
     "ProviderEvent",
+    "SmdpProgressNotice",
     "WalletTopup",
     "alipay_models",
     "card_models",

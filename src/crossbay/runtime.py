@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from crossbay.clock import Clock, SystemClock
 from crossbay.db import make_engine, make_session_factory
-from crossbay.esim.es2plus import Es2PlusClient
+from crossbay.esim.es2plus import Es2PlusClient, mutual_tls_client
 from crossbay.notify.sms import SmsGateway
 from crossbay.payments.alipay import AlipayClient, AlipayProvider
 from crossbay.payments.card import CardClient, CardProvider
@@ -94,12 +94,17 @@ class Runtime:
     @cached_property
     def es2plus(self) -> Es2PlusClient:
         s = self.settings
+        # With a client certificate configured the SM-DP+ gets its own mutual-TLS connection pool.
+        mtls = mutual_tls_client(cert=s.smdp_client_cert, key=s.smdp_client_key, ca_bundle=s.smdp_ca_bundle)
         return Es2PlusClient(
             s.partner_url("smdp"),
             requester_id=s.smdp_requester_id,
             admin_protocol=s.smdp_admin_protocol,
-            http=self.http,
+            http=mtls or self.http,
             timeout=s.smdp_timeout_seconds,
+            retries=s.smdp_retries,
+            backoff=s.smdp_backoff_seconds,
+            owns_http=mtls is not None,
         )
 
     @cached_property
@@ -116,6 +121,8 @@ class Runtime:
     def close(self) -> None:
         if "http" in self.__dict__:
             self.http.close()
+        if "es2plus" in self.__dict__:
+            self.es2plus.close()
         self.engine.dispose()
 
 

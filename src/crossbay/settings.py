@@ -97,6 +97,12 @@ class Settings(BaseSettings):
     smdp_requester_id: str = "crossbay"
     smdp_admin_protocol: str = "gsma/rsp/v2.5.0"
     smdp_timeout_seconds: float = 10.0
+    smdp_retries: int = 2
+    smdp_backoff_seconds: float = 0.5
+    # Mutual TLS towards a production SM-DP+ (PEM paths). Unset: the system's CAs, no client certificate.
+    smdp_client_cert: Path | None = None
+    smdp_client_key: Path | None = None
+    smdp_ca_bundle: Path | None = None
     # The SM-DP+ this operator expects callbacks from (ES2+ functionRequesterIdentifier).
     smdp_callback_requester_id: str = "sandbox-smdp"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from crossbay.errors import CrossbayError
+from crossbay.errors import Conflict, CrossbayError
 
 
 class Es2PlusError(CrossbayError):
@@ -110,3 +110,9 @@ def error_for_status(
     # table); whatever else is unlisted is a refusal that a retry will not change.
     retryable = True if cls is Es2PlusError and (reason_code or "").startswith("5.") else None
     return cls(function=function, subject_code=subject_code, reason_code=reason_code, retryable=retryable)
+
+
+class EsimStatusConflict(Conflict):
+    """A staff action the eSIM's status does not allow (resume an active eSIM, suspend a closed one)."""
+
+    code = "esim_status_conflict"

@@ -8,8 +8,10 @@ same one and the SM-DP+ answers it without allocating twice.
 from __future__ import annotations
 
 import logging
+import ssl
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -42,6 +44,7 @@ class Es2PlusClient:
         timeout: float = 10.0,
         retries: int = 2,
         backoff: float = 0.5,
+        owns_http: bool = False,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.requester_id = requester_id
@@ -50,6 +53,11 @@ class Es2PlusClient:
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
+        self.owns_http = owns_http
+
+    def close(self) -> None:
+        if self.owns_http:
+            self.http.close()
 
     def download_order(
         self,
@@ -148,6 +156,26 @@ class Es2PlusClient:
             # The same call id goes again: the SM-DP+ treats it as the same call.
             time.sleep(self.backoff * 2**attempt)
             attempt += 1
+
+
+def mutual_tls_client(
+    *, cert: Path | None, key: Path | None, ca_bundle: Path | None, timeout: float = 10.0
+) -> httpx.Client | None:
+    """An HTTP client that shows our certificate and trusts only the SM-DP+'s CA; None when unset.
+
+    SGP.22 puts ES2+ on TLS with mutual authentication: the SM-DP+ knows us by
+    the certificate, and we accept only a server certificate from the CA it
+    was issued under.
+    """
+    if cert is None and key is None and ca_bundle is None:
+        return None
+    if (cert is None) != (key is None):
+        raise ValueError("the SM-DP+ client certificate and key are set together")
+    context = ssl.create_default_context(cafile=str(ca_bundle) if ca_bundle else None)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if cert is not None and key is not None:
+        context.load_cert_chain(certfile=str(cert), keyfile=str(key))
+    return httpx.Client(verify=context, timeout=timeout, headers={"User-Agent": "crossbay/0.1"})
 
 
 def _answer(function: str, response: httpx.Response) -> dict[str, Any]:

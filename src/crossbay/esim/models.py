@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crossbay.db import Base
@@ -25,5 +25,50 @@ class Esim(Base):
     download_call_id: Mapped[str] = mapped_column(String(64))
     confirm_call_id: Mapped[str] = mapped_column(String(64))
     auto_renew_package_id: Mapped[str | None] = mapped_column(String(40))
+    # Milestones as facts, kept apart from the status: a suspended eSIM still learns
+    # that it was installed or used, and goes back to the right status on resume.
+    installed_at: Mapped[datetime | None]
+    first_used_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class EsimTransition(Base):
+    """One status change of an eSIM: the eSIM's timeline."""
+
+    __tablename__ = "esim_transitions"
+    __table_args__ = (UniqueConstraint("esim_id", "seq"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    esim_id: Mapped[str] = mapped_column(ForeignKey("esims.id"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    # What moved it: "profile_released", "bpp_installed", "first_use", "staff_suspend", ...
+    cause: Mapped[str] = mapped_column(String(40))
+    # "system", "smdp", "network" or "staff".
+    actor: Mapped[str] = mapped_column(String(16))
+    # Staff's stated reason; never shown to the customer.
+    reason: Mapped[str | None] = mapped_column(String(500))
+    at: Mapped[datetime]
+
+
+class SmdpProgressNotice(Base):
+    """A handleDownloadProgressInfo call received from an SM-DP+, applied at most once."""
+
+    __tablename__ = "smdp_progress_notices"
+    __table_args__ = (UniqueConstraint("requester_id", "call_id"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    requester_id: Mapped[str] = mapped_column(String(128))
+    call_id: Mapped[str] = mapped_column(String(128))
+    iccid: Mapped[str] = mapped_column(String(22), index=True)
+    esim_id: Mapped[str | None] = mapped_column(String(40))
+    point_id: Mapped[int] = mapped_column(Integer)
+    # The notification point's status: Executed-Success, Executed-WithWarning, Failed, Expired.
+    point_status: Mapped[str] = mapped_column(String(32))
+    subject_code: Mapped[str | None] = mapped_column(String(16))
+    reason_code: Mapped[str | None] = mapped_column(String(16))
+    # When the SM-DP+ says it happened, and when we heard of it.
+    occurred_at: Mapped[datetime | None]
+    received_at: Mapped[datetime]

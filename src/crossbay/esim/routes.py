@@ -44,6 +44,11 @@ class InstallLinks(BaseModel):
     android: str
 
 
+class EsimEvent(BaseModel):
+    status: str
+    at: datetime
+
+
 class EsimRead(BaseModel):
     id: str
     iccid: str | None
@@ -54,6 +59,8 @@ class EsimRead(BaseModel):
     phone_number: str | None
     bundles: list[BundleRead]
     auto_renew_package_id: str | None
+    # Additive to API.md's Esim: every status change, oldest first.
+    timeline: list[EsimEvent]
 
 
 class EsimList(BaseModel):
@@ -83,8 +90,9 @@ def _bundle_read(bundle: Bundle, package: Package, language: str) -> BundleRead:
 
 
 def esim_reads(session: Session, esims: list[Esim], language: str) -> list[EsimRead]:
-    """Several eSIMs with their bundles and package names in three queries, whatever their number."""
+    """Several eSIMs with bundles, package names and timelines in four queries, whatever their number."""
     bundles = usage.bundles_for(session, [e.id for e in esims])
+    timelines = service.timelines_for(session, (e.id for e in esims))
     packages = catalog.get_packages(session, (b.package_id for group in bundles.values() for b in group))
     reads = []
     for esim in esims:
@@ -101,6 +109,7 @@ def esim_reads(session: Session, esims: list[Esim], language: str) -> list[EsimR
                 phone_number=esim.phone_number,
                 bundles=[_bundle_read(b, packages[b.package_id], language) for b in bundles[esim.id]],
                 auto_renew_package_id=esim.auto_renew_package_id,
+                timeline=[EsimEvent(status=t.status, at=t.at) for t in timelines[esim.id]],
             )
         )
     return reads

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from crossbay.db import transaction
+from crossbay.esim.jobs import release_terminated_profile
+from crossbay.esim.lifecycle import RELEASE_PROFILE_JOB
 from crossbay.jobs.worker import JobKind
 from crossbay.orders import fulfilment
 from crossbay.orders.service import CANCEL_PROFILE_JOB, EXPIRE_JOB, FULFIL_JOB, RECONCILE_JOB, REFUND_JOB
@@ -35,4 +37,5 @@ JOB_KINDS: dict[str, JobKind] = {
     RECONCILE_JOB: JobKind(fulfilment.reconcile_payment),
     CANCEL_PROFILE_JOB: JobKind(fulfilment.cancel_unused_profile),
     wallet.EXPIRE_TOPUP_JOB: JobKind(expire_topup),
+    RELEASE_PROFILE_JOB: JobKind(release_terminated_profile),
 }

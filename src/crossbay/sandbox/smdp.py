@@ -15,21 +15,20 @@ import re
 import secrets
 import time
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from crossbay.api.deps import RuntimeDep, SessionDep
 from crossbay.db import transaction
-from crossbay.errors import NotFound
 from crossbay.esim.activation import eid_is_valid
 from crossbay.runtime import Runtime
+from crossbay.sandbox import smdp_control, smdp_device
 from crossbay.sandbox.smdp_models import (
     ALLOCATED,
     AVAILABLE,
@@ -44,9 +43,11 @@ from crossbay.sandbox.smdp_models import (
 )
 
 router = APIRouter(prefix="/sandbox/smdp", tags=["sandbox"])
+# Test controls (faults, profiles, stats) and the simulated phone.
+router.include_router(smdp_control.router)
+router.include_router(smdp_device.router)
 
 ES2 = "/gsma/rsp2/es2plus/"
-Function = Literal["downloadOrder", "confirmOrder", "cancelOrder", "releaseProfile"]
 ADMIN_PROTOCOL = re.compile(r"gsma/rsp/v[23]\.\d+\.\d+")
 ANSWER_PROTOCOL = "gsma/rsp/v2.5.0"
 # Activation-code fields must stay in the QR alphanumeric set and never hold "$".
@@ -125,7 +126,7 @@ def _serve(
     call_id = header.get("functionCallIdentifier") if isinstance(header, dict) else None
     if not isinstance(requester, str) or not isinstance(call_id, str) or not call_id or len(call_id) > 128:
         return _failed(400, REQUESTER_SUBJECT, "2.2", "request header missing or malformed")
-    fault = _injected_fault(session, function)
+    fault, answer_delay = _injected_fault(session, function)
     if fault is not None:
         return fault
     if requester != runtime.settings.smdp_requester_id:
@@ -139,6 +140,9 @@ def _serve(
             if stored is None:
                 raise
             answer = stored.response
+    if answer_delay > 0:
+        # Executed and committed, but the answer is late: past the caller's timeout it is lost.
+        time.sleep(answer_delay)
     return _answer(200, answer)
 
 
@@ -164,15 +168,20 @@ def _execute(
         return answer
 
 
-def _injected_fault(session: Session, function: str) -> JSONResponse | None:
+def _injected_fault(session: Session, function: str) -> tuple[JSONResponse | None, float]:
     """Apply the delay and, while any remain, answer with the injected failure.
 
     Injected failures are not stored as the call's answer: they stand for the
     SM-DP+ being unwell, and a retry of the same call id should go through.
+    Also returns how long to hold the answer back once the call has executed.
     """
     with transaction(session):
         settings = settings_row(session)
-        delay = settings.delay_seconds
+        delay, answer_delay = 0.0, 0.0
+        if settings.delay_remaining is None or settings.delay_remaining > 0:
+            delay, answer_delay = settings.delay_seconds, settings.answer_delay_seconds
+            if settings.delay_remaining is not None:
+                settings.delay_remaining -= 1
         fault: tuple[int | None, str, str | None, str | None] | None = None
         if settings.fail_remaining > 0 and settings.fail_function in (None, function):
             settings.fail_remaining -= 1
@@ -185,11 +194,11 @@ def _injected_fault(session: Session, function: str) -> JSONResponse | None:
     if delay > 0:
         time.sleep(delay)  # outside the transaction: a sleeping call must not hold the write lock
     if fault is None:
-        return None
+        return None, answer_delay
     http_status, status, subject, reason = fault
     if http_status is not None:
-        return JSONResponse({"error": "injected fault"}, status_code=http_status)
-    return _answer(200, {"header": _status(status, subject, reason, "injected fault")})
+        return JSONResponse({"error": "injected fault"}, status_code=http_status), 0.0
+    return _answer(200, {"header": _status(status, subject, reason, "injected fault")}), 0.0
 
 
 # --- the four functions ------------------------------------------------------------------------
@@ -350,63 +359,3 @@ def _answer(status_code: int, body: dict[str, Any]) -> JSONResponse:
 
 def _failed(status_code: int, subject: str, reason: str, message: str) -> JSONResponse:
     return _answer(status_code, {"header": _status("Failed", subject, reason, message)})
-
-
-# --- control endpoints for tests ---------------------------------------------------------------
-
-
-class FaultsUpdate(BaseModel):
-    """The whole fault set; ``{}`` clears it."""
-
-    delay_seconds: float = Field(default=0.0, ge=0, le=60)
-    fail_function: Function | None = None
-    fail_status: Literal["Failed", "Expired"] = "Failed"
-    fail_subject_code: str | None = Field(default=None, max_length=16)
-    fail_reason_code: str | None = Field(default=None, max_length=16)
-    fail_http_status: int | None = Field(default=None, ge=400, le=599)
-    # Unset: one failure if any fail_* field is given, none otherwise.
-    fail_remaining: int | None = Field(default=None, ge=0)
-
-
-@router.put("/faults")
-def set_faults(update: FaultsUpdate, session: SessionDep) -> dict[str, Any]:
-    remaining = update.fail_remaining
-    if remaining is None:
-        remaining = 1 if any(name.startswith("fail_") for name in update.model_fields_set) else 0
-    with transaction(session):
-        settings = settings_row(session)
-        settings.delay_seconds = update.delay_seconds
-        settings.fail_function = update.fail_function
-        settings.fail_status = update.fail_status
-        settings.fail_subject_code = update.fail_subject_code
-        settings.fail_reason_code = update.fail_reason_code
-        settings.fail_http_status = update.fail_http_status
-        settings.fail_remaining = remaining
-    return update.model_dump() | {"fail_remaining": remaining}
-
-
-@router.get("/profiles/{iccid}")
-def get_profile(iccid: str, session: SessionDep) -> dict[str, Any]:
-    with transaction(session):
-        profile = session.get(SandboxSmdpProfile, iccid)
-        if profile is None:
-            raise NotFound("no such profile at the sandbox SM-DP+")
-        return {
-            "iccid": profile.iccid,
-            "state": profile.state,
-            "profile_type": profile.profile_type,
-            "eid": profile.eid,
-            "matching_id": profile.matching_id,
-            "download_attempts": profile.download_attempts,
-            "updated_at": profile.updated_at.isoformat(),
-        }
-
-
-@router.get("/stats")
-def get_stats(session: SessionDep) -> dict[str, int]:
-    with transaction(session):
-        allocated = session.scalar(
-            select(func.count()).select_from(SandboxSmdpProfile).where(SandboxSmdpProfile.state != AVAILABLE)
-        )
-        calls = session.scalar(select(func.count()).select_from(SandboxSmdpCall))
-    return {"allocated": allocated or 0, "calls": calls or 0}

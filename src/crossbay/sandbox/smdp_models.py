@@ -25,9 +25,21 @@ RELEASED = "released"
 DOWNLOADED = "downloaded"
 INSTALLED = "installed"
 UNAVAILABLE = "unavailable"
+# The phone deleted the profile; it is never handed out again.
+DELETED = "deleted"
 # 89 (telecom) + 852 (Hong Kong) + 00 (sandbox issuer), then a 12-digit serial and the Luhn digit.
 ICCID_PREFIX = "8985200"
-PROFILE_STATES = (AVAILABLE, ALLOCATED, LINKED, CONFIRMED, RELEASED, DOWNLOADED, INSTALLED, UNAVAILABLE)
+PROFILE_STATES = (
+    AVAILABLE,
+    ALLOCATED,
+    LINKED,
+    CONFIRMED,
+    RELEASED,
+    DOWNLOADED,
+    INSTALLED,
+    UNAVAILABLE,
+    DELETED,
+)
 
 
 class SandboxSmdpProfile(Base):
@@ -71,6 +83,13 @@ class SandboxSmdpSettings(Base):
     # An HTTP status answered with no ES2+ body at all (e.g. 500, 503).
     fail_http_status: Mapped[int | None] = mapped_column(Integer)
     fail_remaining: Mapped[int] = mapped_column(Integer, default=0)
+    # Execute, then wait before answering: longer than the caller's timeout, the answer is lost.
+    answer_delay_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    # How many more calls the two delays apply to; None: every call.
+    delay_remaining: Mapped[int | None] = mapped_column(Integer)
+    # Progress callbacks: each sent this many extra times, and in reverse order when asked.
+    callback_repeats: Mapped[int] = mapped_column(Integer, default=0)
+    callback_order: Mapped[str] = mapped_column(String(16), default="in_order")
     next_serial: Mapped[int] = mapped_column(Integer, default=1)
 
 
@@ -83,7 +102,14 @@ def settings_row(session: Session) -> SandboxSmdpSettings:
             with session.begin_nested():
                 session.add(
                     SandboxSmdpSettings(
-                        id=1, delay_seconds=0.0, fail_status="Failed", fail_remaining=0, next_serial=1
+                        id=1,
+                        delay_seconds=0.0,
+                        fail_status="Failed",
+                        fail_remaining=0,
+                        answer_delay_seconds=0.0,
+                        callback_repeats=0,
+                        callback_order="in_order",
+                        next_serial=1,
                     )
                 )
         except IntegrityError:
