@@ -19,11 +19,13 @@ from crossbay.esim.callbacks import router as esim_callbacks_router
 from crossbay.esim.routes import router as esim_router
 from crossbay.identity.routes import router as identity_router
 from crossbay.kyc.routes import router as kyc_router
+from crossbay.network.routes import router as network_router
 from crossbay.orders.routes import router as orders_router
 from crossbay.payments.routes import router as webhooks_router
 from crossbay.payments.wallet_routes import router as wallet_router
 from crossbay.runtime import Runtime
 from crossbay.settings import Settings
+from crossbay.usage.routes import router as usage_router
 from crossbay.web.routes import STATIC_DIR
 from crossbay.web.routes import router as web_router
 
@@ -66,6 +68,8 @@ def create_app(runtime: Runtime) -> FastAPI:
         kyc_router,
         catalog_router,
         esim_router,
+        usage_router,
+        network_router,
         esim_callbacks_router,
         orders_router,
         wallet_router,

@@ -13,6 +13,7 @@ import uvicorn
 from crossbay.esim.cli import esims_app
 from crossbay.logs import configure_logging
 from crossbay.settings import Settings, SettingsError, load_settings
+from crossbay.usage.cli import usage_app
 
 app = typer.Typer(
     help="crossbay: cross-border eSIM data service.",
@@ -26,6 +27,7 @@ app.add_typer(ledger_app, name="ledger")
 orders_app = typer.Typer(help="Orders, for staff.", no_args_is_help=True)
 app.add_typer(orders_app, name="orders")
 app.add_typer(esims_app, name="esims")
+app.add_typer(usage_app, name="usage")
 log = logging.getLogger("crossbay.cli")
 
 Host = Annotated[str, typer.Option(help="Interface to listen on.")]

@@ -11,12 +11,13 @@ from crossbay.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
 from crossbay.orders.models import Order, OrderEvent, OrderLine
 from crossbay.payments.models import Payment, ProviderEvent, WalletTopup
 from crossbay.sandbox import alipay_models, card_models, smdp_models, sms, wechatpay_models
-from crossbay.usage.models import Bundle
+from crossbay.usage.models import Bundle, CreditSession, UsageDaily, UsageEvent, UsageRecord
 
 __all__ = [
     "AuthToken",
     "Base",
     "Bundle",
+    "CreditSession",
     "Customer",
     "Esim",
     "EsimTransition",
@@ -35,6 +36,9 @@ __all__ = [
     "Payment",
     "ProviderEvent",
     "SmdpProgressNotice",
+    "UsageDaily",
+    "UsageEvent",
+    "UsageRecord",
     "WalletTopup",
     "alipay_models",
     "card_models",

@@ -28,6 +28,7 @@ SECRET_FIELDS: dict[str, int] = {
     "card_secret_key": 24,
     "card_webhook_secret": 24,
     "sms_auth_token": 24,
+    "network_api_key": 24,
     "alipay_private_key": RSA_KEY,
     "alipay_public_key": RSA_PUBLIC,
     "wechatpay_private_key": RSA_KEY,
@@ -127,6 +128,15 @@ class Settings(BaseSettings):
     sms_account_sid: str = "AC_crossbay"
     sms_auth_token: str | None = None
     sms_sender: str = "crossbay"
+
+    # The network partner's key for /network/* (usage records, credit control).
+    network_api_key: str | None = None
+    # Credit control (Gy): the slice granted per request, how long a grant is valid, and how long a
+    # silent session lives before its grant is returned.
+    credit_slice_bytes: int = 15 * 1024 * 1024
+    credit_slice_seconds: int = 300
+    credit_validity_seconds: int = 600
+    credit_session_timeout_seconds: int = 900
 
     job_lease_seconds: int = 60
     job_max_attempts: int = 8

@@ -62,6 +62,12 @@ TITLES: dict[str, str] = {
     "esim_status_conflict": "This eSIM's status does not allow that",
     "esim_status_conflict": "This eSIM's status does not allow that",
     "method_not_allowed": "Method not allowed",
+    "invalid_api_key": "The API key is not valid",
+    "unknown_iccid": "No eSIM has this ICCID",
+    "credit_session_not_found": "No such credit-control session",
+    "credit_session_closed": "This credit-control session is closed",
+    "credit_session_exists": "This credit-control session id is already in use",
+    "credit_request_out_of_order": "This request number is older than the last one answered",
     "internal_error": "Something went wrong on our side",
 }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from crossbay.db import transaction
@@ -14,6 +15,7 @@ from crossbay.payments import service as payments
 from crossbay.payments import wallet
 from crossbay.payments.checkout import close_checkout
 from crossbay.runtime import Runtime
+from crossbay.usage import jobs as usage_jobs
 
 
 def expire_topup(runtime: Runtime, payload: dict[str, Any]) -> None:
@@ -38,4 +40,6 @@ JOB_KINDS: dict[str, JobKind] = {
     CANCEL_PROFILE_JOB: JobKind(fulfilment.cancel_unused_profile),
     wallet.EXPIRE_TOPUP_JOB: JobKind(expire_topup),
     RELEASE_PROFILE_JOB: JobKind(release_terminated_profile),
+    usage_jobs.EXPIRE_BUNDLES_JOB: JobKind(usage_jobs.expire_bundles, every=timedelta(minutes=1)),
+    usage_jobs.CLOSE_ABANDONED_JOB: JobKind(usage_jobs.close_abandoned_sessions, every=timedelta(minutes=1)),
 }

@@ -1,0 +1,232 @@
+"""Bundles as rating balances: loaded under a row lock, written back in one statement per batch.
+
+Core statements rather than ORM objects: a rating batch touches thousands of
+bundles, and the hot path must stay a handful of round trips.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import ARRAY, String, Table, any_, bindparam, insert, or_, select, text, update
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from crossbay.db import is_postgresql, new_id
+from crossbay.usage.models import Bundle, UsageDaily, UsageEvent
+from crossbay.usage.rating import ACTIVE, EXHAUSTED, QUEUED, Balance
+
+_T = cast(Table, Bundle.__table__)
+_COLUMNS = (
+    _T.c.id,
+    _T.c.esim_id,
+    _T.c.status,
+    _T.c.area_mask,
+    _T.c.created_at,
+    _T.c.starts_at,
+    _T.c.expires_at,
+    _T.c.validity_days,
+    _T.c.throttle_kbps,
+    _T.c.data_total_bytes,
+    _T.c.data_remaining_bytes,
+    _T.c.data_reserved_bytes,
+    _T.c.voice_total_seconds,
+    _T.c.voice_remaining_seconds,
+    _T.c.voice_reserved_seconds,
+    _T.c.next_alert_percent,
+)
+LIVE = (ACTIVE, QUEUED, EXHAUSTED)
+_SQLITE_CHUNK = 5000
+
+
+def member_of(session: Session, column: Any, values: Sequence[str]) -> ColumnElement[bool]:
+    """``column IN values``: one array parameter on PostgreSQL (no 65,535-parameter ceiling)."""
+    if is_postgresql(session):
+        return column == any_(bindparam(None, list(values), type_=ARRAY(String)))
+    return column.in_(values)
+
+
+def chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
+    """SQLite caps the parameters of one statement; PostgreSQL takes the whole list as one array."""
+    for start in range(0, len(values), _SQLITE_CHUNK):
+        yield values[start : start + _SQLITE_CHUNK]
+
+
+def load_balances(
+    session: Session, esim_ids: Sequence[str], *, also: Iterable[str] = ()
+) -> dict[str, list[Balance]]:
+    """The live bundles of these eSIMs (plus ``also`` whatever their state), locked until commit.
+
+    Locked in id order, so two batches touching the same eSIMs queue rather than deadlock.
+    """
+    grouped: dict[str, list[Balance]] = defaultdict(list)
+    extra = list(also)
+    big = is_postgresql(session)
+    for part in [esim_ids] if big else chunks(esim_ids):
+        if not part:
+            continue
+        where = member_of(session, _T.c.esim_id, part)
+        status = _T.c.status.in_(LIVE)
+        query = (
+            select(*_COLUMNS)
+            .where(where, or_(status, _T.c.id.in_(extra)) if extra else status)
+            .order_by(_T.c.id)
+            .with_for_update()
+        )
+        for row in session.execute(query):
+            grouped[row.esim_id].append(
+                Balance(
+                    id=row.id,
+                    esim_id=row.esim_id,
+                    status=row.status,
+                    areas=row.area_mask,
+                    created_at=row.created_at,
+                    starts_at=row.starts_at,
+                    expires_at=row.expires_at,
+                    validity_days=row.validity_days,
+                    throttle_kbps=row.throttle_kbps,
+                    data_total=row.data_total_bytes,
+                    data_remaining=row.data_remaining_bytes,
+                    data_reserved=row.data_reserved_bytes,
+                    voice_total=row.voice_total_seconds,
+                    voice_remaining=row.voice_remaining_seconds,
+                    voice_reserved=row.voice_reserved_seconds,
+                    next_alert_percent=row.next_alert_percent,
+                )
+            )
+    return grouped
+
+
+def save_balances(session: Session, balances: Iterable[Balance], *, now: datetime) -> None:
+    """Write back what changed, and the events it raised, in the caller's transaction."""
+    changed = [b for b in balances if b.changed]
+    if not changed:
+        return
+    if is_postgresql(session):
+        # One statement for the whole batch: arrays unnested into a join.
+        session.execute(
+            text(
+                """
+                UPDATE bundles AS b SET
+                    status = v.status, starts_at = v.starts_at, expires_at = v.expires_at,
+                    data_remaining_bytes = v.data_remaining, data_reserved_bytes = v.data_reserved,
+                    voice_remaining_seconds = v.voice_remaining, voice_reserved_seconds = v.voice_reserved,
+                    next_alert_percent = v.next_alert
+                FROM unnest(
+                    CAST(:ids AS varchar[]), CAST(:statuses AS varchar[]),
+                    CAST(:starts AS timestamptz[]), CAST(:expires AS timestamptz[]),
+                    CAST(:data_remaining AS bigint[]), CAST(:data_reserved AS bigint[]),
+                    CAST(:voice_remaining AS integer[]), CAST(:voice_reserved AS integer[]),
+                    CAST(:next_alert AS integer[])
+                ) AS v(id, status, starts_at, expires_at, data_remaining, data_reserved,
+                       voice_remaining, voice_reserved, next_alert)
+                WHERE b.id = v.id
+                """
+            ),
+            {
+                "ids": [b.id for b in changed],
+                "statuses": [b.status for b in changed],
+                "starts": [b.starts_at for b in changed],
+                "expires": [b.expires_at for b in changed],
+                "data_remaining": [b.data_remaining for b in changed],
+                "data_reserved": [b.data_reserved for b in changed],
+                "voice_remaining": [b.voice_remaining for b in changed],
+                "voice_reserved": [b.voice_reserved for b in changed],
+                "next_alert": [b.next_alert_percent for b in changed],
+            },
+        )
+    else:
+        session.connection().execute(
+            update(_T)
+            .where(_T.c.id == bindparam("b_id"))
+            .values(
+                status=bindparam("b_status"),
+                starts_at=bindparam("b_starts"),
+                expires_at=bindparam("b_expires"),
+                data_remaining_bytes=bindparam("b_data_remaining"),
+                data_reserved_bytes=bindparam("b_data_reserved"),
+                voice_remaining_seconds=bindparam("b_voice_remaining"),
+                voice_reserved_seconds=bindparam("b_voice_reserved"),
+                next_alert_percent=bindparam("b_next_alert"),
+            ),
+            [
+                {
+                    "b_id": b.id,
+                    "b_status": b.status,
+                    "b_starts": b.starts_at,
+                    "b_expires": b.expires_at,
+                    "b_data_remaining": b.data_remaining,
+                    "b_data_reserved": b.data_reserved,
+                    "b_voice_remaining": b.voice_remaining,
+                    "b_voice_reserved": b.voice_reserved,
+                    "b_next_alert": b.next_alert_percent,
+                }
+                for b in changed
+            ],
+        )
+    emit_events(session, [(kind, b.esim_id, b.id, used) for b in changed for kind, used in b.events], now=now)
+    for balance in changed:
+        balance.changed = False
+        balance.events.clear()
+
+
+def emit_events(session: Session, events: Sequence[tuple[str, str, str, int]], *, now: datetime) -> None:
+    """The one place bundle events are raised: reminders and auto-renew hook in by reading ``usage_events``.
+
+    Each event is ``(kind, esim_id, bundle_id, used_percent)``; ``kind`` is ``threshold`` (the used
+    percentage passed the bundle's ``next_alert_percent``), ``exhausted`` or ``expired``.
+    """
+    if not events:
+        return
+    session.execute(
+        insert(UsageEvent),
+        [
+            {
+                "id": new_id("uev"),
+                "kind": kind,
+                "esim_id": esim_id,
+                "bundle_id": bundle_id,
+                "used_percent": used,
+                "at": now,
+                "processed_at": None,
+            }
+            for kind, esim_id, bundle_id, used in events
+        ],
+    )
+
+
+def add_daily_usage(session: Session, totals: dict[tuple[str, Any], tuple[int, int]]) -> None:
+    """Add to the per-day counters, one upsert for the batch (rows in key order: no deadlock)."""
+    if not totals:
+        return
+    table = cast(Table, UsageDaily.__table__)
+    rows = [
+        {"esim_id": esim_id, "day": day, "data_bytes": data, "voice_seconds": voice}
+        for (esim_id, day), (data, voice) in sorted(totals.items())
+    ]
+    if is_postgresql(session):
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        pg = pg_insert(table)
+        statement: Any = pg.on_conflict_do_update(
+            index_elements=[table.c.esim_id, table.c.day],
+            set_={
+                "data_bytes": table.c.data_bytes + pg.excluded.data_bytes,
+                "voice_seconds": table.c.voice_seconds + pg.excluded.voice_seconds,
+            },
+        )
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        lite = sqlite_insert(table)
+        statement = lite.on_conflict_do_update(
+            index_elements=[table.c.esim_id, table.c.day],
+            set_={
+                "data_bytes": table.c.data_bytes + lite.excluded.data_bytes,
+                "voice_seconds": table.c.voice_seconds + lite.excluded.voice_seconds,
+            },
+        )
+    session.execute(statement, rows)
