@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
+import httpx
+
 from crossbay.db import transaction
 from crossbay.esim import lifecycle
 from tests.conftest import LiveServer, problem
@@ -20,7 +22,7 @@ def test_the_eleventh_esim_is_refused_and_a_terminated_one_frees_its_place(
     esim_ids = [wait_fulfilled(customer, order["id"])["esim_id"] for order in orders]
     assert len(set(esim_ids)) == 10
 
-    def order_one() -> object:
+    def order_one() -> httpx.Response:
         return customer.post(
             "/api/v1/orders",
             json={"package_id": package_id, "payment_method": "card"},
