@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 
+from crossbay.admin.routes import router as admin_router
 from crossbay.api.ops import REQUEST_SECONDS
 from crossbay.api.ops import router as ops_router
 from crossbay.api.problems import install_problem_handlers
@@ -76,6 +77,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         webhooks_router,
         ops_router,
         web_router,
+        admin_router,
     ):
         app.include_router(router)
     if runtime.settings.sandbox:

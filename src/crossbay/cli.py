@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 import uvicorn
 
+from crossbay.admin.cli import staff_app
 from crossbay.esim.cli import esims_app
 from crossbay.logs import configure_logging
 from crossbay.settings import Settings, SettingsError, load_settings
@@ -26,6 +27,7 @@ ledger_app = typer.Typer(help="The double-entry ledger.", no_args_is_help=True)
 app.add_typer(ledger_app, name="ledger")
 orders_app = typer.Typer(help="Orders, for staff.", no_args_is_help=True)
 app.add_typer(orders_app, name="orders")
+app.add_typer(staff_app, name="staff")
 app.add_typer(esims_app, name="esims")
 app.add_typer(usage_app, name="usage")
 log = logging.getLogger("crossbay.cli")

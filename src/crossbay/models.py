@@ -1,7 +1,9 @@
 """Imports every table so metadata (and Alembic) sees the whole schema."""
 
+from crossbay.admin.models import StaffAccount, StaffSession
 from crossbay.api.models import IdempotencyRecord
 from crossbay.catalog.models import Package
+from crossbay.catalog.price_changes import PriceChange
 from crossbay.db import Base
 from crossbay.esim.models import Esim, EsimTransition, SmdpProgressNotice
 from crossbay.identity.models import AuthToken, Customer, OtpChallenge, PasswordGuard
@@ -34,11 +36,14 @@ __all__ = [
     "Package",
     "PasswordGuard",
     "Payment",
+    "PriceChange",
     "ProviderEvent",
     "SmdpProgressNotice",
     "UsageDaily",
     "UsageEvent",
     "UsageRecord",
+    "StaffAccount",
+    "StaffSession",
     "WalletTopup",
     "alipay_models",
     "card_models",

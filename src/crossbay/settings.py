@@ -78,6 +78,11 @@ class Settings(BaseSettings):
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
     password_max_failures: int = 5
     password_lock_seconds: int = 15 * 60
+    # Back office: a staff session dies after this long without a request, and after the maximum anyway.
+    staff_idle_timeout_seconds: int = 15 * 60
+    staff_session_max_seconds: int = 10 * 3600
+    staff_max_failures: int = 5
+    staff_lock_seconds: int = 15 * 60
 
     order_ttl_seconds: int = 30 * 60
     payment_reconcile_after_seconds: int = 5 * 60

@@ -68,6 +68,14 @@ TITLES: dict[str, str] = {
     "credit_session_closed": "This credit-control session is closed",
     "credit_session_exists": "This credit-control session id is already in use",
     "credit_request_out_of_order": "This request number is older than the last one answered",
+    "staff_sign_in_failed": "The email, password or code is not correct",
+    "staff_sign_in_required": "Please sign in to the back office",
+    "staff_forbidden": "Your role does not allow this",
+    "staff_exists": "A staff account with this email already exists",
+    "staff_not_found": "No such staff account",
+    "fulfilment_retry_not_possible": "This order is not waiting for fulfilment",
+    "reason_required": "Please give a reason",
+    "price_change_not_pending": "This price change is no longer pending",
     "internal_error": "Something went wrong on our side",
 }
 

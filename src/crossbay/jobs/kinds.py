@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from crossbay.catalog import price_changes
 from crossbay.db import transaction
 from crossbay.esim.jobs import release_terminated_profile
 from crossbay.esim.lifecycle import RELEASE_PROFILE_JOB
@@ -42,4 +43,5 @@ JOB_KINDS: dict[str, JobKind] = {
     RELEASE_PROFILE_JOB: JobKind(release_terminated_profile),
     usage_jobs.EXPIRE_BUNDLES_JOB: JobKind(usage_jobs.expire_bundles, every=timedelta(minutes=1)),
     usage_jobs.CLOSE_ABANDONED_JOB: JobKind(usage_jobs.close_abandoned_sessions, every=timedelta(minutes=1)),
+    price_changes.APPLY_JOB: JobKind(price_changes.apply_price_changes, every=timedelta(minutes=1)),
 }

@@ -1,0 +1,111 @@
+"""``crossbay staff add EMAIL --role R`` and ``crossbay staff disable EMAIL``.
+
+The password comes from ``CROSSBAY_STAFF_PASSWORD``, from standard input when it is not a
+terminal, or from a hidden prompt; it is never echoed, printed or logged. The TOTP secret is
+shown once, as a provisioning URI and a QR code (in the terminal, or as an SVG file).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from crossbay.admin.permissions import Role
+
+staff_app = typer.Typer(help="Back-office staff accounts.", no_args_is_help=True)
+
+PASSWORD_ENV = "CROSSBAY_STAFF_PASSWORD"  # noqa: S105 - the variable's name, not a password
+
+
+def _password() -> str:
+    from_env = os.environ.get(PASSWORD_ENV)
+    if from_env:
+        return from_env
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    password: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return password
+
+
+def _runtime():  # type: ignore[no-untyped-def]
+    from crossbay.logs import configure_logging
+    from crossbay.runtime import build_runtime
+    from crossbay.settings import SettingsError, load_settings
+
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        typer.echo(f"crossbay: cannot start: {error}", err=True)
+        raise typer.Exit(2) from None
+    configure_logging(settings.log_level)
+    return build_runtime(settings)
+
+
+@staff_app.command("add")
+def add(
+    email: Annotated[str, typer.Argument(help="The staff member's email (their sign-in name).")],
+    role: Annotated[Role, typer.Option(help="What they may do (see admin/permissions.py).")],
+    qr_svg: Annotated[
+        Path | None, typer.Option(help="Write the TOTP QR code to this SVG file instead of the terminal.")
+    ] = None,
+) -> None:
+    """Create a staff account and print its one-time TOTP provisioning URI and QR code."""
+    import segno
+
+    from crossbay.admin import staff
+    from crossbay.db import transaction
+    from crossbay.errors import CrossbayError
+
+    password = _password()
+    runtime = _runtime()
+    try:
+        with runtime.sessions() as session, transaction(session):
+            created = staff.add_staff(
+                session,
+                email=email,
+                role=role.value,
+                password=password,
+                pii=runtime.pii,
+                now=runtime.clock.now(),
+            )
+            uri, staff_id = created.provisioning_uri, created.staff.id
+    except CrossbayError as error:
+        problem = error.errors[0].message if error.errors else error.detail or ""
+        typer.echo(f"crossbay: {error.code}: {problem}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        runtime.close()
+    typer.echo(f"staff {staff_id} added with role {role.value}.")
+    typer.echo("Scan this into an authenticator app now; it is not shown again:")
+    typer.echo(uri)
+    qr = segno.make(uri, error="m")
+    if qr_svg is not None:
+        qr.save(str(qr_svg), kind="svg", scale=6)
+        qr_svg.chmod(0o600)  # it holds the secret
+        typer.echo(f"QR code written to {qr_svg}")
+    else:
+        qr.terminal(compact=True)
+
+
+@staff_app.command("disable")
+def disable(email: Annotated[str, typer.Argument(help="The staff member's email.")]) -> None:
+    """Stop an account from signing in and end its open sessions."""
+    from crossbay.admin import staff
+    from crossbay.db import transaction
+    from crossbay.errors import CrossbayError
+
+    runtime = _runtime()
+    try:
+        with runtime.sessions() as session, transaction(session):
+            disabled = staff.disable_staff(session, email=email, now=runtime.clock.now())
+            staff_id = disabled.id
+    except CrossbayError as error:
+        typer.echo(f"crossbay: {error.code}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        runtime.close()
+    typer.echo(f"staff {staff_id} disabled; their sessions are closed.")
