@@ -180,6 +180,52 @@ def orders_refund(
     typer.echo(f"refund of {order_id} queued (order is {status}); the worker completes it")
 
 
+@app.command()
+def reconcile(
+    day: Annotated[
+        str | None, typer.Option("--date", help="Hong Kong day, YYYY-MM-DD (default: yesterday).")
+    ] = None,
+    provider: Annotated[
+        str | None, typer.Option(help="card, alipay or wechatpay (default: every provider).")
+    ] = None,
+) -> None:
+    """Compare each provider's statement of a day with the ledger; exit 1 if anything differs."""
+    from datetime import date, timedelta
+
+    from crossbay.clock import hk_date
+    from crossbay.errors import CrossbayError
+    from crossbay.payments.reconciliation import NoStatement, reconcile_day, report_lines
+    from crossbay.runtime import build_runtime
+
+    runtime = build_runtime(_settings())
+    try:
+        try:
+            wanted = date.fromisoformat(day) if day else hk_date(runtime.clock.now()) - timedelta(days=1)
+        except ValueError:
+            typer.echo("crossbay: --date must be YYYY-MM-DD", err=True)
+            raise typer.Exit(2) from None
+        names = [provider] if provider else sorted(runtime.providers)
+        differences = 0
+        for name in names:
+            try:
+                report = reconcile_day(runtime, provider=name, day=wanted)
+            except NoStatement:
+                if provider:
+                    typer.echo(f"crossbay: no statement for provider {name!r}", err=True)
+                    raise typer.Exit(2) from None
+                continue
+            except CrossbayError as error:
+                typer.echo(f"crossbay: {name}: {error.code}: {error.detail or ''}", err=True)
+                raise typer.Exit(2) from None
+            for line in report_lines(report):
+                typer.echo(line)
+            differences += len(report.differences)
+    finally:
+        runtime.close()
+    if differences:
+        raise typer.Exit(1)
+
+
 def seed_catalog(settings: Settings, *, only_if_empty: bool) -> int:
     from sqlalchemy import func, select
 

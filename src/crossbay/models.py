@@ -12,6 +12,7 @@ from crossbay.kyc.models import Identity
 from crossbay.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
 from crossbay.orders.models import Order, OrderEvent, OrderLine
 from crossbay.payments.models import Payment, ProviderEvent, WalletTopup
+from crossbay.payments.reconciliation_models import ReconciliationDifference, ReconciliationRun
 from crossbay.sandbox import alipay_models, card_models, smdp_models, sms, wechatpay_models
 from crossbay.usage.models import Bundle, CreditSession, UsageDaily, UsageEvent, UsageRecord
 
@@ -38,6 +39,8 @@ __all__ = [
     "Payment",
     "PriceChange",
     "ProviderEvent",
+    "ReconciliationDifference",
+    "ReconciliationRun",
     "SmdpProgressNotice",
     "UsageDaily",
     "UsageEvent",

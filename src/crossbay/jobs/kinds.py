@@ -15,6 +15,7 @@ from crossbay.orders.service import CANCEL_PROFILE_JOB, EXPIRE_JOB, FULFIL_JOB, 
 from crossbay.payments import service as payments
 from crossbay.payments import wallet
 from crossbay.payments.checkout import close_checkout
+from crossbay.payments.reconciliation import RECONCILE_DAY_JOB, reconcile_yesterday
 from crossbay.runtime import Runtime
 from crossbay.usage import jobs as usage_jobs
 
@@ -40,6 +41,7 @@ JOB_KINDS: dict[str, JobKind] = {
     RECONCILE_JOB: JobKind(fulfilment.reconcile_payment),
     CANCEL_PROFILE_JOB: JobKind(fulfilment.cancel_unused_profile),
     wallet.EXPIRE_TOPUP_JOB: JobKind(expire_topup),
+    RECONCILE_DAY_JOB: JobKind(reconcile_yesterday, every=timedelta(days=1)),
     RELEASE_PROFILE_JOB: JobKind(release_terminated_profile),
     usage_jobs.EXPIRE_BUNDLES_JOB: JobKind(usage_jobs.expire_bundles, every=timedelta(minutes=1)),
     usage_jobs.CLOSE_ABANDONED_JOB: JobKind(usage_jobs.close_abandoned_sessions, every=timedelta(minutes=1)),

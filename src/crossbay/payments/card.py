@@ -11,11 +11,12 @@ import hmac
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import httpx
 
+from crossbay.clock import hk_day_start, hk_end_of_day
 from crossbay.money import Money
 from crossbay.payments.errors import (
     CardProviderError,
@@ -26,9 +27,13 @@ from crossbay.payments.errors import (
 )
 from crossbay.payments.providers import Acknowledgement, Checkout, CheckoutRequest
 from crossbay.payments.service import PaymentNotice
+from crossbay.payments.statements import PAYMENT, REFUND, Statement, StatementLine, StatementUnreadable
 
 SIGNATURE_HEADER = "Stripe-Signature"
 _SCHEME = "v1"
+_PAGE = 100  # the most balance transactions one list request may ask for
+# Balance transaction types that are a payer's payment or its refund; the rest (payouts, fees) are not.
+_STATEMENT_KINDS = {"charge": PAYMENT, "payment": PAYMENT, "refund": REFUND, "payment_refund": REFUND}
 
 
 @dataclass(frozen=True)
@@ -132,6 +137,34 @@ class CardClient:
             raise CardProviderError("the card provider refunded a different amount than asked")
         return refund
 
+    def balance_transactions(self, *, created_gte: int, created_lt: int) -> list[dict[str, Any]]:
+        """Every balance transaction created in [gte, lt) (unix seconds), page after page.
+
+        Each ``source`` is expanded, so a charge or refund names its payment intent.
+        """
+        found: list[dict[str, Any]] = []
+        after: str | None = None
+        while True:
+            params = [
+                ("created[gte]", str(created_gte)),
+                ("created[lt]", str(created_lt)),
+                ("limit", str(_PAGE)),
+                ("expand[]", "data.source"),
+            ]
+            if after is not None:
+                params.append(("starting_after", after))
+            page = self._call("GET", "/v1/balance_transactions", params=params)
+            data, more = page.get("data"), page.get("has_more")
+            if page.get("object") != "list" or not isinstance(data, list) or not isinstance(more, bool):
+                raise StatementUnreadable("the card provider's balance transactions are not a list")
+            items = [item for item in data if isinstance(item, dict)]
+            if len(items) != len(data) or not all(isinstance(item.get("id"), str) for item in items):
+                raise StatementUnreadable("a balance transaction is not an object with an id")
+            found.extend(items)
+            if not more or not items:
+                return found
+            after = str(items[-1]["id"])
+
     def _intent(self, body: dict[str, Any]) -> CardIntent:
         try:
             return _parse_intent(body)
@@ -144,6 +177,7 @@ class CardClient:
         path: str,
         *,
         data: dict[str, str] | None = None,
+        params: list[tuple[str, str]] | None = None,
         idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         headers = {"Authorization": f"Bearer {self._secret_key}"}
@@ -151,7 +185,12 @@ class CardClient:
             headers["Idempotency-Key"] = idempotency_key
         try:
             response = self._http.request(
-                method, self._base + path, data=data, headers=headers, timeout=self._timeout
+                method,
+                self._base + path,
+                data=data,
+                params=tuple(params) if params else None,
+                headers=headers,
+                timeout=self._timeout,
             )
         except httpx.TimeoutException as error:
             raise CardProviderUnavailable("the card provider did not answer in time") from error
@@ -334,3 +373,44 @@ class CardProvider:
 
     def acknowledgement(self) -> Acknowledgement:
         return Acknowledgement(200, b'{"received":true}', "application/json")
+
+    def download_statement(self, day: date) -> Statement:
+        """The balance transactions of the Hong Kong day ``day``: charges and refunds, by payment intent."""
+        start = hk_day_start(hk_end_of_day(day))
+        items = self.client.balance_transactions(
+            created_gte=int(start.timestamp()), created_lt=int(hk_end_of_day(day).timestamp()) + 1
+        )
+        lines = [line for line in map(statement_line, items) if line is not None]
+        return Statement(provider=self.name, day=day, lines=tuple(lines))
+
+
+def statement_line(item: dict[str, Any]) -> StatementLine | None:
+    """A balance transaction as a statement line; None for types that are not payments or refunds."""
+    kind = _STATEMENT_KINDS.get(str(item.get("type")))
+    if kind is None:
+        return None
+    amount, currency, source = item.get("amount"), item.get("currency"), item.get("source")
+    if not isinstance(source, dict):
+        raise StatementUnreadable("a balance transaction's source was not expanded")
+    intent, source_id, created = source.get("payment_intent"), source.get("id"), item.get("created")
+    if not (
+        isinstance(amount, int)
+        and not isinstance(amount, bool)
+        and isinstance(currency, str)
+        and isinstance(intent, str)
+        and isinstance(source_id, str)
+        and isinstance(created, int)
+    ):
+        raise StatementUnreadable("a balance transaction lacks amount, currency, time or payment intent")
+    try:
+        money = Money(abs(amount), currency.upper())
+    except ValueError as error:
+        raise StatementUnreadable("a balance transaction's currency is not ISO") from error
+    return StatementLine(
+        kind=kind,
+        reference=intent,
+        amount=money,
+        provider_id=source_id,
+        refund_no=source_id if kind == REFUND else None,
+        at=datetime.fromtimestamp(created, UTC),
+    )

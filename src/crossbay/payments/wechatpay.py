@@ -11,7 +11,7 @@ import json
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -28,6 +28,7 @@ from crossbay.payments.errors import (
 )
 from crossbay.payments.providers import Acknowledgement, Checkout, CheckoutRequest
 from crossbay.payments.service import CANCELED_OUTCOME, SUCCEEDED_OUTCOME, PaymentNotice
+from crossbay.payments.statements import Statement, StatementUnreadable
 from crossbay.payments.wechatpay_crypto import (
     TOLERANCE_SECONDS,
     ResourceUnreadable,
@@ -39,6 +40,7 @@ from crossbay.payments.wechatpay_crypto import (
     new_nonce,
     verify_signature,
 )
+from crossbay.payments.wechatpay_statement import NO_STATEMENT, digest_matches, read_bill
 
 # WeChat Pay's own rule for merchant order and refund numbers.
 OUT_TRADE_NO = re.compile(r"[0-9A-Za-z_\-|*]{6,32}")
@@ -218,6 +220,27 @@ class WechatPayClient:
             if payload is None
             else json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
         )
+        response = self._send(method, url, body, json_body=payload is not None)
+        try:
+            verify_signature(
+                response.headers,
+                response.content,
+                public_key=self.platform_key,
+                public_key_id=self.platform_key_id,
+                now=self._clock.now(),
+                tolerance_seconds=self._tolerance,
+            )
+        except CrossbayError as error:
+            raise WechatPayAnswerUnverified("WeChat Pay's answer is not signed by its key") from error
+        if response.status_code == 204:
+            return {}
+        answer = _json_object(response.content)
+        if answer is None:
+            raise WechatPayError("WeChat Pay answered something that is not a JSON object")
+        return answer
+
+    def _send(self, method: str, url: str, body: bytes, *, json_body: bool) -> httpx.Response:
+        """Send a request signed with the merchant key; refusals and outages raise, the rest is returned."""
         parts = urlsplit(url)
         signed_url = parts.path + (f"?{parts.query}" if parts.query else "")
         timestamp, nonce = int(self._clock.now().timestamp()), new_nonce()
@@ -235,7 +258,7 @@ class WechatPayClient:
             "Accept": "application/json",
             "Wechatpay-Serial": self.platform_key_id,
         }
-        if payload is not None:
+        if json_body:
             headers["Content-Type"] = "application/json"
         try:
             response = self._http.request(
@@ -255,23 +278,33 @@ class WechatPayClient:
                 str(message)[:300] if message else f"WeChat Pay answered {response.status_code}",
                 provider_code=str(code) if code else None,
             )
+        return response
+
+    def trade_bill(self, day: date) -> bytes | None:
+        """The trade bill (``bill_type=ALL``) of ``day`` in China time, checked against its hash.
+
+        None for a day without a single trade, for which WeChat Pay keeps no bill.
+        """
         try:
-            verify_signature(
-                response.headers,
-                response.content,
-                public_key=self.platform_key,
-                public_key_id=self.platform_key_id,
-                now=self._clock.now(),
-                tolerance_seconds=self._tolerance,
+            answer = self._call(
+                "GET", "/v3/bill/tradebill", query={"bill_date": day.isoformat(), "bill_type": "ALL"}
             )
-        except CrossbayError as error:
-            raise WechatPayAnswerUnverified("WeChat Pay's answer is not signed by its key") from error
-        if response.status_code == 204:
-            return {}
-        answer = _json_object(response.content)
-        if answer is None:
-            raise WechatPayError("WeChat Pay answered something that is not a JSON object")
-        return answer
+        except WechatPayError as error:
+            if error.provider_code == NO_STATEMENT:
+                return None
+            raise
+        url, hash_type, hash_value = (answer.get(k) for k in ("download_url", "hash_type", "hash_value"))
+        if not (isinstance(url, str) and isinstance(hash_type, str) and isinstance(hash_value, str)):
+            raise WechatPayError("WeChat Pay's bill answer lacks download_url or its hash")
+        # The download is signed with our key: it must never be sent anywhere but WeChat Pay itself.
+        ours, theirs = urlsplit(self._base), urlsplit(url)
+        if (theirs.scheme, theirs.netloc) != (ours.scheme, ours.netloc):
+            raise WechatPayError("WeChat Pay's bill address is not on its API host")
+        # The file itself is not signed; the hash from the signed answer vouches for it.
+        content = self._send("GET", url, b"", json_body=False).content
+        if not digest_matches(content, hash_type, hash_value):
+            raise StatementUnreadable("the WeChat Pay bill does not match its hash")
+        return content
 
 
 def _json_object(content: bytes) -> dict[str, Any] | None:
@@ -411,3 +444,9 @@ class WechatPayProvider:
 
     def acknowledgement(self) -> Acknowledgement:
         return Acknowledgement(204, b"", "text/plain")
+
+    def download_statement(self, day: date) -> Statement:
+        """WeChat Pay's trade bill of ``day``: its payments and refunds."""
+        content = self.client.trade_bill(day)
+        lines = read_bill(content) if content is not None else []
+        return Statement(provider=self.name, day=day, lines=tuple(lines))

@@ -13,6 +13,7 @@ import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 from functools import lru_cache
 from typing import Annotated, Any
@@ -27,7 +28,9 @@ from crossbay.api.deps import RuntimeDep, SessionDep
 from crossbay.db import new_id, transaction
 from crossbay.i18n import negotiate_language
 from crossbay.money import Money, money_from_decimal_string
+from crossbay.payments.alipay_statement import BILL_DOWNLOAD_URL_QUERY, BILL_NOT_EXIST
 from crossbay.payments.alipay_wire import (
+    CHINA,
     CLOSE,
     PRECREATE,
     QUERY,
@@ -63,6 +66,13 @@ from crossbay.sandbox.alipay_cashier import (
     trade_amount,
 )
 from crossbay.sandbox.alipay_models import SandboxAlipayRefund, SandboxAlipayTrade
+from crossbay.sandbox.alipay_statement import (
+    DOWNLOAD_PATH,
+    bill_archive,
+    bill_rows,
+    day_of_link,
+    download_url,
+)
 from crossbay.settings import public_key_pem
 
 _OUT_NO = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -400,12 +410,42 @@ def _close(session: Session, runtime: Runtime, params: dict[str, str], biz: dict
     return _Answer(_success(trade), notices)
 
 
+def _bill_download_url(
+    session: Session, runtime: Runtime, params: dict[str, str], biz: dict[str, Any]
+) -> _Answer:
+    if biz.get("bill_type") != "trade":
+        raise _invalid("isv.invalid-parameter", "参数无效: bill_type (仅支持 trade)")
+    try:
+        day = date.fromisoformat(str(biz.get("bill_date")))
+    except ValueError:
+        raise _invalid("isv.invalid-parameter", "参数无效: bill_date") from None
+    if len(str(biz.get("bill_date"))) != 10 or day > runtime.clock.now().astimezone(CHINA).date():
+        raise _invalid("isv.invalid-parameter", "参数无效: bill_date")
+    if not bill_rows(session, day):
+        raise _Refused("40004", "Business Failed", BILL_NOT_EXIST, "账单不存在")
+    return _Answer({"code": SUCCESS_CODE, "msg": "Success", "bill_download_url": download_url(runtime, day)})
+
+
 _OPERATIONS: dict[str, Callable[[Session, Runtime, dict[str, str], dict[str, Any]], _Answer]] = {
     PRECREATE: _precreate,
     QUERY: _query,
     REFUND: _refund,
     CLOSE: _close,
+    BILL_DOWNLOAD_URL_QUERY: _bill_download_url,
 }
+
+
+@router.get(DOWNLOAD_PATH)
+def download_bill(request: Request, session: SessionDep, runtime: RuntimeDep) -> Response:
+    query = request.query_params
+    day = day_of_link(runtime, query.get("bizDates", ""), query.get("timestamp", ""), query.get("token", ""))
+    if day is None:  # Alipay's own words for an address used too late
+        return Response("下载超时，请重新下载", status_code=403, media_type="text/plain;charset=utf-8")
+    with transaction(session):
+        archive = bill_archive(session, runtime, day)
+    name = query.get("downloadFileName") or f"{day:%Y%m%d}.csv.zip"
+    disposition = f'attachment; filename="{name if name.isascii() else "bill.csv.zip"}"'
+    return Response(archive, media_type="application/zip", headers={"Content-Disposition": disposition})
 
 
 def _trade_of(

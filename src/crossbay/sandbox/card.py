@@ -35,6 +35,12 @@ from crossbay.payments.card import SIGNATURE_HEADER, sign_webhook
 from crossbay.runtime import Runtime
 from crossbay.sandbox.card_cashier import CASHIER_HEADERS, FINAL_STATES, cashier_page_html, missing_page
 from crossbay.sandbox.card_models import SandboxCardIntent, SandboxCardRefund, SandboxCardRequest
+from crossbay.sandbox.card_statement import (
+    ListRefused,
+    list_balance_transactions,
+    record_charge,
+    record_refund,
+)
 from crossbay.sandbox.notifier import deliver_at_least_once
 
 log = logging.getLogger("crossbay.sandbox.card")
@@ -250,7 +256,9 @@ def create_refund(request: Request, form: FormItems, session: SessionDep, runtim
             created_at=now,
         )
         session.add(row)
-        intent.amount_refunded += amount
+        record_refund(
+            session, refund_id=row.id, intent_id=intent.id, amount=amount, currency=intent.currency, now=now
+        )
         intent.updated_at = now
         session.flush()  # the charge object below lists this refund with the earlier ones
         refunds = session.scalars(
@@ -262,6 +270,17 @@ def create_refund(request: Request, form: FormItems, session: SessionDep, runtim
         return _Outcome(200, _refund_json(row, intent), [_event("charge.refunded", charge, runtime)])
 
     return _idempotent(request, form, session, runtime, refund)
+
+
+@router.get("/sandbox/card/v1/balance_transactions")
+def balance_transactions(request: Request, session: SessionDep, runtime: RuntimeDep) -> Response:
+    if not _authorized(request, runtime):
+        return _unauthorized()
+    with transaction(session):
+        try:
+            return JSONResponse(list_balance_transactions(session, list(request.query_params.multi_items())))
+        except ListRefused as refused:
+            return _error(400, refused.message, code=refused.code, param=refused.param)
 
 
 def _invalid(message: str, code: str, param: str) -> _Refused:
@@ -536,6 +555,14 @@ def _settle(reference: str, *, approved: bool, session: Session, runtime: Runtim
         if approved:
             intent.status, intent.last_payment_error = "succeeded", None
             intent.latest_charge = new_id("ch")
+            record_charge(
+                session,
+                charge_id=intent.latest_charge,
+                intent_id=intent.id,
+                amount=intent.amount,
+                currency=intent.currency,
+                now=runtime.clock.now(),
+            )
         else:
             # A declined intent goes back to waiting for a payment method; the payer may try again.
             intent.status = "requires_payment_method"

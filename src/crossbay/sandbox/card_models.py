@@ -57,3 +57,18 @@ class SandboxCardRefund(Base):
     status: Mapped[str] = mapped_column(String(32))
     reason: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[datetime]
+
+
+class SandboxCardBalanceTransaction(Base):
+    """Funds moving through the sandbox provider's balance: what its statement lists."""
+
+    __tablename__ = "sandbox_card_balance_transactions"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # txn_…
+    type: Mapped[str] = mapped_column(String(24))  # charge, refund
+    source_id: Mapped[str] = mapped_column(String(40))  # ch_… or re_…
+    intent_id: Mapped[str] = mapped_column(String(40))
+    amount: Mapped[int] = mapped_column(BigInteger)  # negative for money leaving the balance
+    fee: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))  # lower-case, as on the wire
+    created_at: Mapped[datetime] = mapped_column(index=True)

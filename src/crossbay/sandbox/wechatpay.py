@@ -19,6 +19,7 @@ import hashlib
 import json
 import secrets
 import uuid
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -32,6 +33,7 @@ from crossbay.db import transaction
 from crossbay.errors import NotFound
 from crossbay.i18n import negotiate_language
 from crossbay.payments.wechatpay import OUT_REFUND_NO, OUT_TRADE_NO
+from crossbay.payments.wechatpay_statement import NO_STATEMENT, file_digest
 from crossbay.runtime import Runtime
 from crossbay.sandbox.wechatpay_cashier import (
     CLOSED,
@@ -44,6 +46,8 @@ from crossbay.sandbox.wechatpay_cashier import (
     usable_redirect,
 )
 from crossbay.sandbox.wechatpay_models import SandboxWechatPayRefund, SandboxWechatPayTransaction
+from crossbay.sandbox.wechatpay_statement import BILL_TYPES, bill_file, link_target
+from crossbay.sandbox.wechatpay_statement import download_url as bill_download_url
 from crossbay.sandbox.wechatpay_wire import (
     CHINA_TIME,
     Answer,
@@ -57,6 +61,7 @@ from crossbay.sandbox.wechatpay_wire import (
     serve,
     transaction_json,
 )
+from crossbay.sandbox.wechatpay_wire import _authenticate as authenticate
 
 API = "/sandbox/wechatpay/v3"
 _NOT_FOUND = {"code": "ORDER_NOT_EXIST", "message": "订单不存在"}
@@ -223,6 +228,49 @@ def _create_once(session: Session, runtime: Runtime, params: dict[str, Any], fin
         if row.trade_type == "H5":
             return 200, {"h5_url": f"{cashier}?prepay_id={row.prepay_id}"}
         return 200, {"code_url": f"{cashier}?pr={row.prepay_id}"}
+
+
+# --- the trade bill ----------------------------------------------------------------------------
+
+
+@router.get(f"{API}/bill/tradebill")
+def trade_bill(request: Request, session: SessionDep, runtime: RuntimeDep) -> Response:
+    def answer() -> Answer:
+        query = request.query_params
+        bill_type = query.get("bill_type", "ALL")
+        try:
+            day = date.fromisoformat(query.get("bill_date", ""))
+        except ValueError:
+            raise Refused(400, "PARAM_ERROR", "bill_date 格式应为 YYYY-MM-DD") from None
+        if bill_type not in BILL_TYPES:
+            raise Refused(400, "PARAM_ERROR", "bill_type 不是可选值")
+        if day > runtime.clock.now().astimezone(CHINA_TIME).date():
+            raise Refused(400, "PARAM_ERROR", "bill_date 不能晚于今天")
+        with transaction(session):
+            content = bill_file(session, day, bill_type)
+        if content is None:
+            raise Refused(400, NO_STATEMENT, "要下载的账单不存在")
+        hash_type, hash_value = file_digest(content)
+        url = bill_download_url(runtime, API, day, bill_type)
+        return 200, {"hash_type": hash_type, "hash_value": hash_value, "download_url": url}
+
+    return serve(request, b"", runtime, answer)
+
+
+@router.get(f"{API}/billdownload/file")
+def download_bill(request: Request, session: SessionDep, runtime: RuntimeDep) -> Response:
+    # Signed by the merchant like every call; the answer is the file itself, not signed.
+    try:
+        authenticate(request, b"", runtime)
+    except Refused as refused:
+        body = {"code": refused.code, "message": refused.message}
+        return JSONResponse(body, status_code=refused.status)
+    target = link_target(runtime, dict(request.query_params))
+    if target is None:
+        return JSONResponse({"code": "INVALID_REQUEST", "message": "下载链接已失效"}, status_code=400)
+    with transaction(session):
+        content = bill_file(session, *target)
+    return Response(content or b"", media_type="text/csv;charset=utf-8")
 
 
 # --- refunds -----------------------------------------------------------------------------------
