@@ -15,6 +15,7 @@ from crossbay.admin.routes import router as admin_router
 from crossbay.api.ops import REQUEST_SECONDS
 from crossbay.api.ops import router as ops_router
 from crossbay.api.problems import install_problem_handlers
+from crossbay.audit.routes import router as audit_router
 from crossbay.catalog.routes import router as catalog_router
 from crossbay.esim.callbacks import router as esim_callbacks_router
 from crossbay.esim.routes import router as esim_router
@@ -26,6 +27,7 @@ from crossbay.payments.routes import router as webhooks_router
 from crossbay.payments.wallet_routes import router as wallet_router
 from crossbay.runtime import Runtime
 from crossbay.settings import Settings
+from crossbay.support.routes import router as support_router
 from crossbay.usage.routes import router as usage_router
 from crossbay.web.routes import STATIC_DIR
 from crossbay.web.routes import router as web_router
@@ -74,6 +76,8 @@ def create_app(runtime: Runtime) -> FastAPI:
         esim_callbacks_router,
         orders_router,
         wallet_router,
+        audit_router,
+        support_router,
         webhooks_router,
         ops_router,
         web_router,

@@ -8,7 +8,7 @@ from alembic.runtime.migration import MigrationContext
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from crossbay.api.deps import RuntimeDep
@@ -17,6 +17,7 @@ from crossbay.jobs import service as jobs
 from crossbay.migrate import head_revision
 from crossbay.orders import service as order_service
 from crossbay.runtime import Runtime
+from crossbay.support.metrics import support_metrics
 
 router = APIRouter(tags=["operations"])
 
@@ -36,7 +37,7 @@ class DatabaseCollector(Collector):
     def __init__(self) -> None:
         self.runtime: Runtime | None = None
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[Metric]:
         if self.runtime is None:
             return
         orders = GaugeMetricFamily("crossbay_orders", "Orders by status", labels=["status"])
@@ -48,8 +49,10 @@ class DatabaseCollector(Collector):
                 orders.add_metric([status], count)
             for status, count in jobs.queue_depth(session).items():
                 queue.add_metric([status], count)
+            support = support_metrics(session)
         yield orders
         yield queue
+        yield from support
 
 
 DATABASE_COLLECTOR = DatabaseCollector()

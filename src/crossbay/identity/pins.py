@@ -8,6 +8,8 @@ from itertools import pairwise
 
 from sqlalchemy.orm import Session
 
+from crossbay.audit import service as audit
+from crossbay.audit.origin import NO_ORIGIN, Origin
 from crossbay.errors import CrossbayError, FieldProblem, ValidationFailed
 from crossbay.identity import service as identity
 from crossbay.identity.models import Customer
@@ -74,9 +76,11 @@ def change_payment_pin(
     pii: PiiCipher,
     settings: Settings,
     now: datetime,
+    origin: Origin = NO_ORIGIN,
 ) -> None:
     """Set or change the PIN, proven by the login password (guarded like sign-in) or a fresh code."""
     session.refresh(customer, with_for_update=True)
+    had_pin = customer.payment_pin_hash is not None
     if password is not None:
         identity.check_password(
             session, phone=customer.phone, customer=customer, password=password, settings=settings, now=now
@@ -91,6 +95,17 @@ def change_payment_pin(
         )
     birth_date = kyc.birth_date_of(session, customer_id=customer.id, pii=pii)
     set_payment_pin(customer, pin=pin, birth_dates=[birth_date] if birth_date else [])
+    audit.record(
+        session,
+        action=audit.PIN_CHANGED if had_pin else audit.PIN_SET,
+        actor=audit.Actor.customer(customer.id),
+        customer_id=customer.id,
+        now=now,
+        origin=origin,
+        target=("customer", customer.id),
+        changes=[audit.Change("payment_pin")],
+        context={"proof": "password" if password is not None else "code"},
+    )
 
 
 def set_payment_pin(customer: Customer, *, pin: str, birth_dates: Iterable[date]) -> None:

@@ -8,6 +8,7 @@ from crossbay.api.auth import BearerToken, CurrentCustomer
 from crossbay.api.deps import ClockDep, RuntimeDep, SessionDep, SettingsDep, client_ip
 from crossbay.api.language import Language
 from crossbay.api.schemas import MoneyRead
+from crossbay.audit.http import origin_of
 from crossbay.db import transaction
 from crossbay.errors import FieldProblem, ValidationFailed
 from crossbay.identity import pins, service
@@ -62,13 +63,24 @@ def request_code(
 
 @router.post("/auth/token", response_model=TokenRead)
 def sign_in(
-    body: TokenRequest, session: SessionDep, settings: SettingsDep, clock: ClockDep, language: Language
+    body: TokenRequest,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+    language: Language,
 ) -> TokenRead:
     phone = normalize_phone(body.phone)
+    origin = origin_of(request, settings)
     with transaction(session):
         if body.password is not None:
             tokens = service.sign_in_with_password(
-                session, phone=phone, password=body.password, settings=settings, now=clock.now()
+                session,
+                phone=phone,
+                password=body.password,
+                settings=settings,
+                now=clock.now(),
+                origin=origin,
             )
         elif body.challenge_id is not None and body.code is not None:
             tokens = service.sign_in_with_code(
@@ -79,6 +91,7 @@ def sign_in(
                 language=language,
                 settings=settings,
                 now=clock.now(),
+                origin=origin,
             )
         else:
             raise ValidationFailed(
@@ -131,18 +144,33 @@ def me(customer: CurrentCustomer, session: SessionDep, runtime: RuntimeDep, lang
 
 
 @router.put("/me/password", status_code=204)
-def set_password(body: PasswordUpdate, customer: CurrentCustomer, session: SessionDep) -> Response:
+def set_password(
+    body: PasswordUpdate,
+    request: Request,
+    customer: CurrentCustomer,
+    session: SessionDep,
+    runtime: RuntimeDep,
+) -> Response:
     with transaction(session):
         session.add(customer)
         service.set_password(
-            session, customer=customer, new_password=body.new_password, current_password=body.current_password
+            session,
+            customer=customer,
+            new_password=body.new_password,
+            current_password=body.current_password,
+            now=runtime.clock.now(),
+            origin=origin_of(request, runtime.settings),
         )
     return Response(status_code=204)
 
 
 @router.put("/me/payment-pin", status_code=204)
 def set_payment_pin(
-    body: PaymentPinUpdate, customer: CurrentCustomer, session: SessionDep, runtime: RuntimeDep
+    body: PaymentPinUpdate,
+    request: Request,
+    customer: CurrentCustomer,
+    session: SessionDep,
+    runtime: RuntimeDep,
 ) -> Response:
     """Setting or changing the PIN needs the login password or a fresh code sent to the phone."""
     with transaction(session):
@@ -156,16 +184,27 @@ def set_payment_pin(
             pii=runtime.pii,
             settings=runtime.settings,
             now=runtime.clock.now(),
+            origin=origin_of(request, runtime.settings),
         )
     return Response(status_code=204)
 
 
 @router.put("/me/preferred-payment", status_code=204)
 def set_preferred_payment(
-    body: PreferredPaymentUpdate, customer: CurrentCustomer, session: SessionDep
+    body: PreferredPaymentUpdate,
+    request: Request,
+    customer: CurrentCustomer,
+    session: SessionDep,
+    runtime: RuntimeDep,
 ) -> Response:
     """The method checkout preselects."""
     with transaction(session):
         session.add(customer)
-        customer.preferred_payment_method = body.payment_method
+        service.set_preferred_payment_method(
+            session,
+            customer=customer,
+            method=body.payment_method,
+            now=runtime.clock.now(),
+            origin=origin_of(request, runtime.settings),
+        )
     return Response(status_code=204)

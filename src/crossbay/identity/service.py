@@ -15,6 +15,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from zxcvbn import zxcvbn
 
+from crossbay.audit import service as audit
+from crossbay.audit.origin import NO_ORIGIN, Origin
 from crossbay.clock import hk_day_start
 from crossbay.db import new_id
 from crossbay.errors import FieldProblem, RateLimited
@@ -130,10 +132,14 @@ def sign_in_with_code(
     language: str,
     settings: Settings,
     now: datetime,
+    origin: Origin = NO_ORIGIN,
 ) -> Tokens:
     """A right code, used once and in time, signs in, registering the phone on first use."""
     confirm_code(session, phone=phone, challenge_id=challenge_id, code=code, settings=settings, now=now)
     customer, created = _find_or_register(session, phone=phone, language=language, now=now)
+    audit.note_sign_in(
+        session, customer_id=customer.id, origin=origin, method="code", new_customer=created, now=now
+    )
     return _issue_tokens(
         session, customer.id, family_id=new_id("fam"), new_customer=created, settings=settings, now=now
     )
@@ -172,12 +178,21 @@ def _find_or_register(session: Session, *, phone: str, language: str, now: datet
 
 
 def sign_in_with_password(
-    session: Session, *, phone: str, password: str, settings: Settings, now: datetime
+    session: Session,
+    *,
+    phone: str,
+    password: str,
+    settings: Settings,
+    now: datetime,
+    origin: Origin = NO_ORIGIN,
 ) -> Tokens:
     """Same answer for an unknown phone as for a wrong password; 5 failures lock it for 15 minutes."""
     customer = session.scalar(select(Customer).where(Customer.phone == phone))
     check_password(session, phone=phone, customer=customer, password=password, settings=settings, now=now)
     assert customer is not None
+    audit.note_sign_in(
+        session, customer_id=customer.id, origin=origin, method="password", new_customer=False, now=now
+    )
     return _issue_tokens(
         session, customer.id, family_id=new_id("fam"), new_customer=False, settings=settings, now=now
     )
@@ -307,12 +322,49 @@ def check_password_strength(password: str, *, phone: str) -> None:
 
 
 def set_password(
-    session: Session, *, customer: Customer, new_password: str, current_password: str | None
+    session: Session,
+    *,
+    customer: Customer,
+    new_password: str,
+    current_password: str | None,
+    now: datetime,
+    origin: Origin = NO_ORIGIN,
 ) -> None:
     """Changing a password needs the current one; the first one needs only the signed-in session."""
+    had_password = customer.password_hash is not None
     if customer.password_hash is not None and (
         current_password is None or not _verify(customer.password_hash, current_password)
     ):
         raise InvalidCredentials()
     check_password_strength(new_password, phone=customer.phone)
     customer.password_hash = _hasher.hash(new_password)
+    audit.record(
+        session,
+        action=audit.PASSWORD_CHANGED if had_password else audit.PASSWORD_SET,
+        actor=audit.Actor.customer(customer.id),
+        customer_id=customer.id,
+        now=now,
+        origin=origin,
+        target=("customer", customer.id),
+        changes=[audit.Change("password")],
+    )
+
+
+def set_preferred_payment_method(
+    session: Session, *, customer: Customer, method: str, now: datetime, origin: Origin = NO_ORIGIN
+) -> None:
+    """The method checkout preselects; a change is recorded, a repeat of the same choice is not."""
+    before = customer.preferred_payment_method
+    customer.preferred_payment_method = method
+    if before == method:
+        return
+    audit.record(
+        session,
+        action=audit.PREFERRED_PAYMENT_CHANGED,
+        actor=audit.Actor.customer(customer.id),
+        customer_id=customer.id,
+        now=now,
+        origin=origin,
+        target=("customer", customer.id),
+        changes=[audit.Change("payment_method", before, method)],
+    )

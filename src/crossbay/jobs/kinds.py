@@ -17,6 +17,7 @@ from crossbay.payments import wallet
 from crossbay.payments.checkout import close_checkout
 from crossbay.payments.reconciliation import RECONCILE_DAY_JOB, reconcile_yesterday
 from crossbay.runtime import Runtime
+from crossbay.support import watch as support_watch
 from crossbay.usage import jobs as usage_jobs
 
 
@@ -41,6 +42,7 @@ JOB_KINDS: dict[str, JobKind] = {
     RECONCILE_JOB: JobKind(fulfilment.reconcile_payment),
     CANCEL_PROFILE_JOB: JobKind(fulfilment.cancel_unused_profile),
     wallet.EXPIRE_TOPUP_JOB: JobKind(expire_topup),
+    support_watch.WATCH_JOB: JobKind(support_watch.watch_late_orders, every=support_watch.SWEEP_EVERY),
     RECONCILE_DAY_JOB: JobKind(reconcile_yesterday, every=timedelta(days=1)),
     RELEASE_PROFILE_JOB: JobKind(release_terminated_profile),
     usage_jobs.EXPIRE_BUNDLES_JOB: JobKind(usage_jobs.expire_bundles, every=timedelta(minutes=1)),

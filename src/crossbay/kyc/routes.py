@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import date
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from crossbay.api.auth import CurrentCustomer
 from crossbay.api.deps import ClockDep, RuntimeDep, SessionDep
+from crossbay.audit.http import origin_of
 from crossbay.db import transaction
 from crossbay.identity.routes import identity_read
 from crossbay.identity.schemas import IdentityRead
@@ -28,7 +29,12 @@ class IdentityUpdate(BaseModel):
 
 @router.put("/me/identity", response_model=IdentityRead)
 def put_identity(
-    body: IdentityUpdate, customer: CurrentCustomer, session: SessionDep, runtime: RuntimeDep, clock: ClockDep
+    body: IdentityUpdate,
+    request: Request,
+    customer: CurrentCustomer,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    clock: ClockDep,
 ) -> IdentityRead:
     with transaction(session):
         holds = orders.holds_or_awaits_esim(session, customer_id=customer.id)
@@ -42,5 +48,6 @@ def put_identity(
             holds_esims=holds,
             pii=runtime.pii,
             now=clock.now(),
+            origin=origin_of(request, runtime.settings),
         )
     return identity_read(view)

@@ -8,6 +8,8 @@ from datetime import date, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from crossbay.audit import service as audit
+from crossbay.audit.origin import NO_ORIGIN, Origin
 from crossbay.clock import hk_date
 from crossbay.kyc.documents import DocumentType, check_document, clean_full_name
 from crossbay.kyc.errors import IdentityLocked, IdentityQuotaExceeded, IdentityRequired
@@ -45,6 +47,8 @@ def record_identity(
     holds_esims: bool,
     pii: PiiCipher,
     now: datetime,
+    origin: Origin = NO_ORIGIN,
+    actor: audit.Actor | None = None,
 ) -> IdentityView:
     """Check digits where they exist, 16 or over; a registered identity with eSIMs cannot be swapped."""
     name = clean_full_name(full_name)
@@ -53,6 +57,8 @@ def record_identity(
     lookup = pii.lookup_hash(f"{document_type.value}:{number}")
     if identity is not None and identity.number_lookup != lookup and holds_esims:
         raise IdentityLocked()
+    changes = _identity_changes(identity, customer_id, document_type, name, number, date_of_birth, pii)
+    registered = identity is None
     if identity is None:
         identity = Identity(customer_id=customer_id, created_at=now)
         session.add(identity)
@@ -66,7 +72,46 @@ def record_identity(
     identity.status = VERIFIED
     identity.verified_at = now
     identity.updated_at = now
+    if registered or changes:
+        audit.record(
+            session,
+            action=audit.IDENTITY_REGISTERED if registered else audit.IDENTITY_CHANGED,
+            actor=actor or audit.Actor.customer(customer_id),
+            customer_id=customer_id,
+            now=now,
+            origin=origin,
+            target=("identity", customer_id),
+            changes=changes,
+        )
     return _view(identity, name, number)
+
+
+def _identity_changes(
+    old: Identity | None,
+    customer_id: str,
+    document_type: DocumentType,
+    name: str,
+    number: str,
+    date_of_birth: date,
+    pii: PiiCipher,
+) -> list[audit.Change]:
+    """Which fields differ; the audit keeps only the document type's values, the rest by name only."""
+    if old is None:
+        return [
+            audit.Change("document_type", None, document_type.value),
+            *(audit.Change(field) for field in ("full_name", "document_number", "date_of_birth")),
+        ]
+    changes = []
+    if old.document_type != document_type.value:
+        changes.append(audit.Change("document_type", old.document_type, document_type.value))
+    before = {
+        "full_name": pii.decrypt(old.name_encrypted, context=_context(customer_id, "name")),
+        "document_number": pii.decrypt(old.number_encrypted, context=_context(customer_id, "number")),
+        "date_of_birth": pii.decrypt(old.birth_date_encrypted, context=_context(customer_id, "dob")),
+    }
+    after = {"full_name": name, "document_number": number, "date_of_birth": date_of_birth.isoformat()}
+    changes += [audit.Change(field) for field in before if before[field] != after[field]]
+    return changes
 
 
 def _view(identity: Identity, name: str, number: str) -> IdentityView:

@@ -36,13 +36,18 @@ from crossbay.orders.schemas import (
 from crossbay.payments import service as payments
 from crossbay.payments.models import Payment
 from crossbay.payments.wallet import WALLET
+from crossbay.support import service as support
+from crossbay.support.schemas import SupportRead
+from crossbay.support.views import support_read
 
 router = APIRouter(prefix="/api/v1", tags=["orders"])
 
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
 
 
-def order_read(order: Order, payment: Payment | None, language: str) -> OrderRead:
+def order_read(
+    order: Order, payment: Payment | None, language: str, support: SupportRead | None = None
+) -> OrderRead:
     def money(amount: int) -> MoneyRead:
         return MoneyRead.of(Money(amount, order.currency), language)
 
@@ -76,6 +81,7 @@ def order_read(order: Order, payment: Payment | None, language: str) -> OrderRea
         timeline=[TimelineEntry(status=e.status, at=e.at, step=e.step) for e in order.events],
         created_at=order.created_at,
         expires_at=order.expires_at,
+        support=support,
     )
 
 
@@ -83,12 +89,13 @@ def read_owned_order(session: Session, *, customer_id: str, order_id: str, langu
     with transaction(session):
         order = service.get_owned_order(session, customer_id=customer_id, order_id=order_id)
         payment = payments.latest_payments(session, [order.id]).get(order.id)
-        return order_read(order, payment, language)
+        ticket = support.support_for_orders(session, [order.id]).get(order.id)
+        return order_read(order, payment, language, support_read(ticket))
 
 
 @router.post("/orders/quote", response_model=QuoteRead)
 def quote(
-    body: QuoteRequest, customer: CurrentCustomer, session: SessionDep, language: Language
+    body: QuoteRequest, customer: CurrentCustomer, session: SessionDep, clock: ClockDep, language: Language
 ) -> QuoteRead:
     with transaction(session):
         priced = service.quote(
@@ -97,6 +104,8 @@ def quote(
             package_id=body.package_id,
             esim_id=body.esim_id,
             currency=body.currency,
+            coupon_code=body.coupon_code,
+            now=clock.now(),
         )
     return QuoteRead(
         lines=[
@@ -136,6 +145,7 @@ def create_order(
                 settings=settings,
                 now=runtime.clock.now(),
                 currency=body.currency,
+                coupon_code=body.coupon_code,
             )
         checkout.open_cashier(runtime, customer_id=customer.id, order_id=order.id, return_url=body.return_url)
         with runtime.sessions() as session:
@@ -214,5 +224,6 @@ def list_orders(
         found = service.list_orders(session, customer_id=customer.id, limit=limit + 1, before=before)
         page = found[:limit]
         latest = payments.latest_payments(session, [o.id for o in page])
-        items = [order_read(o, latest.get(o.id), language) for o in page]
+        tickets = support.support_for_orders(session, [o.id for o in page])
+        items = [order_read(o, latest.get(o.id), language, support_read(tickets.get(o.id))) for o in page]
     return OrderPage(items=items, next_cursor=_encode_cursor(page[-1]) if len(found) > limit else None)

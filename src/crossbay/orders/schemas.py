@@ -6,6 +6,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from crossbay.api.schemas import MoneyRead
+from crossbay.support.schemas import SupportRead
 
 PaymentMethod = Literal["card", "alipay", "wechatpay", "wallet"]
 Currency = Literal["HKD", "CNY", "MOP"]
@@ -80,6 +81,9 @@ class OrderRead(BaseModel):
     timeline: list[TimelineEntry]
     created_at: datetime
     expires_at: datetime
+    support: SupportRead | None = Field(
+        default=None, description="Support already has a ticket about this order (e.g. it is late)"
+    )
 
 
 class OrderPage(BaseModel):

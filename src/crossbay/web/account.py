@@ -9,6 +9,7 @@ from fastapi import APIRouter, Form, Query
 from fastapi.responses import Response
 
 from crossbay.api.deps import SessionDep
+from crossbay.audit.http import origin_of
 from crossbay.db import transaction
 from crossbay.errors import CrossbayError, FieldProblem, ValidationFailed
 from crossbay.esim import service as esims
@@ -157,6 +158,7 @@ def save_identity(
                 holds_esims=holds_esims,
                 pii=page.runtime.pii,
                 now=page.runtime.clock.now(),
+                origin=origin_of(page.request, page.runtime.settings),
             )
     except CrossbayError as failure:
         errors = {p.field: page._(p.message) for p in failure.errors}

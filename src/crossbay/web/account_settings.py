@@ -12,6 +12,7 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from crossbay.api.deps import SessionDep, client_ip
+from crossbay.audit.http import origin_of
 from crossbay.db import transaction
 from crossbay.errors import CrossbayError
 from crossbay.identity import pins
@@ -184,6 +185,7 @@ def save_pin(
                 pii=runtime.pii,
                 settings=runtime.settings,
                 now=runtime.clock.now(),
+                origin=origin_of(page.request, runtime.settings),
             )
     except CrossbayError as failure:
         field_errors = _pin_errors(page, failure, proof)
@@ -250,6 +252,8 @@ def save_password(
                 customer=customer,
                 new_password=new_password,
                 current_password=current_password or None,
+                now=page.runtime.clock.now(),
+                origin=origin_of(page.request, page.runtime.settings),
             )
     except CrossbayError as failure:
         if isinstance(failure, InvalidCredentials):
@@ -301,5 +305,11 @@ def save_payment(
         )
     with transaction(session):
         session.refresh(customer, with_for_update=True)
-        customer.preferred_payment_method = method
+        identity.set_preferred_payment_method(
+            session,
+            customer=customer,
+            method=method,
+            now=page.runtime.clock.now(),
+            origin=origin_of(page.request, page.runtime.settings),
+        )
     return _done(next_path, "payment_saved")

@@ -29,6 +29,8 @@ from crossbay.orders.routes import order_read
 from crossbay.orders.schemas import Currency
 from crossbay.payments import service as payments
 from crossbay.payments import wallet
+from crossbay.support import service as support
+from crossbay.support.views import support_read
 from crossbay.web.messages import CHOOSE_PAYMENT_METHOD, NOTICES
 from crossbay.web.pages import CsrfChecked, CustomerDep, PageDep, PageRoute, clean_return, redirect
 from crossbay.web.views import PAYMENT_METHODS, esim_view, method_choices, package_view, preselected
@@ -199,7 +201,13 @@ def order_page(
         return clean
     with transaction(session):
         order = orders.get_owned_order(session, customer_id=customer.id, order_id=order_id)
-        read = order_read(order, payments.latest_payments(session, [order.id]).get(order.id), page.language)
+        ticket = support.support_for_orders(session, [order.id]).get(order.id)
+        read = order_read(
+            order,
+            payments.latest_payments(session, [order.id]).get(order.id),
+            page.language,
+            support_read(ticket),
+        )
     # The cashier sends the payer back with redirect_status=failed when the card was declined.
     declined = redirect_status == "failed" and read.status == states.PENDING_PAYMENT
     return page.render(

@@ -7,6 +7,8 @@ from pathlib import Path
 from fastapi import APIRouter
 
 from crossbay.web import account, account_settings, checkout, esims, shop, signin, wallet
+from crossbay.web import activity as activity_pages
+from crossbay.web import support as support_pages
 
 STATIC_DIR = Path(__file__).parent / "static"
 router = APIRouter(include_in_schema=False)
@@ -19,5 +21,7 @@ for _pages in (
     checkout.router,
     wallet.router,
     esims.router,
+    activity_pages.router,
+    support_pages.router,
 ):
     router.include_router(_pages)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import timedelta
 from typing import Annotated
 from urllib.parse import urlencode
@@ -10,6 +11,8 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
 
 from crossbay.api.deps import SessionDep, client_ip
+from crossbay.audit.http import origin_of
+from crossbay.audit.origin import DEVICE_COOKIE, DEVICE_COOKIE_SECONDS
 from crossbay.db import transaction
 from crossbay.errors import CrossbayError
 from crossbay.identity import service as identity
@@ -108,6 +111,8 @@ def check_code(page: PageDep, session: SessionDep, code: Annotated[str, Form()] 
     if state is None:
         return redirect("/signin")
     settings, now = page.runtime.settings, page.runtime.clock.now()
+    # This browser's device id (see crossbay.audit.origin): made at its first sign-in, kept after.
+    device = page.request.cookies.get(DEVICE_COOKIE) or secrets.token_urlsafe(24)
     try:
         with transaction(session):
             tokens = identity.sign_in_with_code(
@@ -118,6 +123,7 @@ def check_code(page: PageDep, session: SessionDep, code: Annotated[str, Form()] 
                 language=page.language,
                 settings=settings,
                 now=now,
+                origin=origin_of(page.request, settings, device_cookie=device),
             )
     except CrossbayError as error:
         return _code_form(page, state, error=problem_text(page, error), status=error.status)
@@ -128,6 +134,7 @@ def check_code(page: PageDep, session: SessionDep, code: Annotated[str, Form()] 
         destination = state.next or "/home"
     response = redirect(destination)
     set_cookie(response, settings, SESSION_COOKIE, tokens.access_token, max_age=tokens.expires_in)
+    set_cookie(response, settings, DEVICE_COOKIE, device, max_age=DEVICE_COOKIE_SECONDS)
     clear_cookie(response, settings, SIGNIN_COOKIE, path=SIGNIN_PATH)
     return response
 

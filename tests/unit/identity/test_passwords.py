@@ -29,7 +29,9 @@ def settings(database_url: str) -> Settings:
 
 def set_password(session: Session, customer: Customer, new: str, current: str | None = None) -> None:
     with transaction(session):
-        identity.set_password(session, customer=customer, new_password=new, current_password=current)
+        identity.set_password(
+            session, customer=customer, new_password=new, current_password=current, now=customer.created_at
+        )
 
 
 @pytest.fixture

@@ -1,0 +1,1 @@
+"""Who did what to which account: an append-only record of sensitive customer and staff actions."""
