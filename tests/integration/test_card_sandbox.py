@@ -26,7 +26,12 @@ from crossbay.payments.card import CardClient, CardEvent, CardIntent, intent_fro
 from crossbay.payments.errors import CardProviderError, CardProviderUnavailable
 from crossbay.runtime import Runtime
 from crossbay.sandbox.card import router as card_router
-from crossbay.sandbox.card_models import SandboxCardIntent, SandboxCardRefund, SandboxCardRequest
+from crossbay.sandbox.card_models import (
+    SandboxCardBalanceTransaction,
+    SandboxCardIntent,
+    SandboxCardRefund,
+    SandboxCardRequest,
+)
 from crossbay.settings import Settings
 from tests.support.threaded_server import serve_in_thread
 
@@ -111,7 +116,12 @@ def _wait_for(check: Callable[[], T], *, timeout: float = 10.0) -> T:
 def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
     db_path: Path = tmp_path_factory.mktemp("card") / "sandbox.db"
     engine = make_engine(f"sqlite:///{db_path}")
-    tables = [SandboxCardIntent.__table__, SandboxCardRefund.__table__, SandboxCardRequest.__table__]
+    tables = [
+        SandboxCardIntent.__table__,
+        SandboxCardRefund.__table__,
+        SandboxCardRequest.__table__,
+        SandboxCardBalanceTransaction.__table__,
+    ]
     Base.metadata.create_all(engine, tables=tables)
     receiver = Receiver()
     app = _build_app(receiver)
