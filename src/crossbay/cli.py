@@ -14,6 +14,7 @@ from crossbay.admin.cli import staff_app
 from crossbay.esim.cli import esims_app
 from crossbay.logs import configure_logging
 from crossbay.settings import Settings, SettingsError, load_settings
+from crossbay.support.cli import tickets_app
 from crossbay.usage.cli import usage_app
 
 app = typer.Typer(
@@ -30,6 +31,7 @@ app.add_typer(orders_app, name="orders")
 app.add_typer(staff_app, name="staff")
 app.add_typer(esims_app, name="esims")
 app.add_typer(usage_app, name="usage")
+app.add_typer(tickets_app, name="tickets")
 log = logging.getLogger("crossbay.cli")
 
 Host = Annotated[str, typer.Option(help="Interface to listen on.")]
