@@ -25,6 +25,7 @@ from crossbay.network.routes import router as network_router
 from crossbay.orders.routes import router as orders_router
 from crossbay.payments.routes import router as webhooks_router
 from crossbay.payments.wallet_routes import router as wallet_router
+from crossbay.promotions.routes import router as promotions_router
 from crossbay.runtime import Runtime
 from crossbay.settings import Settings
 from crossbay.support.routes import router as support_router
@@ -76,6 +77,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         esim_callbacks_router,
         orders_router,
         wallet_router,
+        promotions_router,
         audit_router,
         support_router,
         webhooks_router,

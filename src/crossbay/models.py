@@ -14,6 +14,7 @@ from crossbay.orders.models import Order, OrderEvent, OrderLine
 from crossbay.payments.models import Payment, ProviderEvent, WalletTopup
 from crossbay.payments.reconciliation_models import ReconciliationDifference, ReconciliationRun
 from crossbay.sandbox import alipay_models, card_models, smdp_models, sms, wechatpay_models
+from crossbay.promotions.models import CouponCode, CouponRedemption, CustomerCoupon, Promotion
 from crossbay.usage.models import Bundle, CreditSession, UsageDaily, UsageEvent, UsageRecord
 
 __all__ = [
@@ -23,8 +24,11 @@ __all__ = [
     "CreditSession",
     "Customer",
     "Esim",
+    "CouponCode",
+    "CouponRedemption",
     "EsimTransition",
     "IdempotencyRecord",
+    "CustomerCoupon",
     "Identity",
     "Job",
     "LedgerAccount",
@@ -42,6 +46,7 @@ __all__ = [
     "ReconciliationDifference",
     "ReconciliationRun",
     "SmdpProgressNotice",
+    "Promotion",
     "UsageDaily",
     "UsageEvent",
     "UsageRecord",

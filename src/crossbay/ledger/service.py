@@ -8,6 +8,7 @@ CNY stays CNY: nothing here converts). Account codes name what they hold:
 - ``unearned:orders``      liability: paid for, not yet delivered
 - ``revenue:sales``        revenue: delivered
 - ``wallet:<customer>``    liability: a customer's stored value
+- ``discounts:promotions`` contra-revenue: what promotions took off delivered orders
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ ACCOUNT_KINDS = {
     "revenue": "revenue",
     "wallet": "liability",
     "refunds": "liability",
+    "discounts": "revenue",  # contra-revenue: discounts:promotions, a debit balance beside revenue:sales
 }
 
 

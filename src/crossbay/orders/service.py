@@ -32,6 +32,8 @@ from crossbay.payments.models import Payment
 from crossbay.payments.service import PaymentNotice
 from crossbay.settings import Settings
 from crossbay.usage import service as usage
+from crossbay.promotions import service as promotions
+from crossbay.promotions.rules import Pricing
 
 NEW_ESIM, TOPUP = "new_esim", "topup"
 # Methods this build can take; the API names all four so clients need not change when more arrive.
@@ -59,7 +61,15 @@ class Quote:
 
 
 def quote(
-    session: Session, *, customer_id: str, package_id: str, esim_id: str | None, currency: str | None = None
+    session: Session,
+    *,
+    customer_id: str,
+    package_id: str,
+    esim_id: str | None,
+    currency: str | None = None,
+    coupon_code: str | None = None,
+    now: datetime,
+    pricing: Pricing | None = None  # the promotions applied; place_order redeems its coupon
 ) -> Quote:
     """Price lines for a package: new eSIM without esim_id, top-up of one of the customer's eSIMs with it.
 
@@ -68,12 +78,17 @@ def quote(
     purpose = TOPUP if esim_id else NEW_ESIM
     package = catalog.get_package_for_sale(session, package_id, purpose=purpose)
     if esim_id is not None:
+    Promotions follow the one stacking rule in crossbay.promotions.rules; a coupon that cannot
+    apply raises its coupon error.
         esims.require_topup_allowed(esims.get_owned_esim(session, customer_id=customer_id, esim_id=esim_id))
     price = catalog.price_of(package, currency)
     lines = [QuoteLine("package", dict(package.names), price)]
-    discount = Money.zero(price.currency)
-    total = price - discount
-    return Quote(purpose, package, lines, price, discount, Money(max(total.amount, 0), total.currency))
+    lines += [QuoteLine("discount", d.descriptions, -d.amount) for d in pricing.discounts]
+    total = Money(max(pricing.total.amount, 0), price.currency)
+    return Quote(purpose, package, lines, price, pricing.discount, total, pricing)
+    pricing = promotions.price(
+        session, customer_id=customer_id, package=package, subtotal=price, coupon_code=coupon_code, now=now
+    )
 
 
 def place_order(
@@ -90,11 +105,18 @@ def place_order(
     """A new eSIM needs a verified identity with quota left; a top-up needs a live eSIM of this customer.
 
     The order is booked in the currency it is paid in: the ledger never converts.
+    coupon_code: str | None = None,
     """
     if payment_method not in SUPPORTED_METHODS:
         raise PaymentMethodUnavailable(f"{payment_method} is not available yet; use card")
     priced = quote(
-        session, customer_id=customer_id, package_id=package_id, esim_id=esim_id, currency=currency
+        session,
+        customer_id=customer_id,
+        package_id=package_id,
+        esim_id=esim_id,
+        currency=currency,
+        coupon_code=coupon_code,
+        now=now,
     )
     if payment_method == wallet.WALLET and priced.total.currency != wallet.CURRENCY:
         raise PaymentMethodUnavailable(
@@ -135,6 +157,10 @@ def place_order(
         session,
         customer_id=customer_id,
         order_id=order.id,
+    if priced.pricing is not None:
+        promotions.redeem(
+            session, pricing=priced.pricing, order_id=order.id, customer_id=customer_id, now=now
+        )
         provider=payment_method,
         amount=priced.total,
         now=now,
@@ -250,6 +276,7 @@ def cancel_order(session: Session, *, customer_id: str, order_id: str, now: date
 
 
 def expire_order(session: Session, *, order_id: str, now: datetime) -> Order:
+    promotions.release_for_order(session, order_id=order.id, now=now)
     """Unpaid after its time: expired. Paid or gone elsewhere meanwhile: nothing to do."""
     order = get_order(session, order_id, lock=True)
     if order.status == states.PENDING_PAYMENT and order.expires_at <= now:
@@ -258,6 +285,7 @@ def expire_order(session: Session, *, order_id: str, now: datetime) -> Order:
 
 
 def apply_payment_notice(
+        promotions.release_for_order(session, order_id=order.id, now=now)
     session: Session, notice: PaymentNotice, *, settings: Settings, now: datetime
 ) -> Payment:
     """A verified provider notice: a first success pays its order (or completes its wallet top-up).
@@ -356,6 +384,7 @@ def fail_order(session: Session, *, order_id: str, settings: Settings, now: date
 
 
 class NotRefundable(Conflict):
+        promotions.release_for_order(session, order_id=order.id, now=now)
     code = "order_not_refundable"
 
 
@@ -384,3 +413,4 @@ def mark_refunded(session: Session, *, payment_id: str, now: datetime) -> None:
     order = get_order(session, payment.order_id, lock=True)
     if order.status in (states.FAILED, states.FULFILLED):
         transition(order, states.REFUNDED, now=now)
+        promotions.reverse_discount(session, order=order, now=now)

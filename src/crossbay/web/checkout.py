@@ -29,8 +29,10 @@ from crossbay.orders.routes import order_read
 from crossbay.orders.schemas import Currency
 from crossbay.payments import service as payments
 from crossbay.payments import wallet
+from crossbay.promotions.errors import CouponError
 from crossbay.support import service as support
 from crossbay.support.views import support_read
+from crossbay.web import promotions as promotion_pages
 from crossbay.web.messages import CHOOSE_PAYMENT_METHOD, NOTICES
 from crossbay.web.pages import CsrfChecked, CustomerDep, PageDep, PageRoute, clean_return, redirect
 from crossbay.web.views import PAYMENT_METHODS, esim_view, method_choices, package_view, preselected
@@ -79,12 +81,24 @@ def checkout_page(
     package: PackageParam,
     esim: EsimParam = None,
     currency: CurrencyParam = BASE_CURRENCY,
+    coupon: promotion_pages.CouponParam = None,
 ) -> Response:
+    now = page.runtime.clock.now()
     with transaction(session):
         if esim is None and not _has_identity(session, customer.id):
             return _to_identity(package, esim)
-        priced = orders.quote(
-            session, customer_id=customer.id, package_id=package, esim_id=esim, currency=currency
+        priced, note = promotion_pages.quote_with_coupon(
+            session,
+            page,
+            customer_id=customer.id,
+            package_id=package,
+            esim_id=esim,
+            currency=currency,
+            coupon=coupon,
+            now=now,
+        )
+        promotions = promotion_pages.checkout_extras(
+            session, page, priced=priced, coupon=coupon, note=note, now=now
         )
         card = None
         if esim is not None:
@@ -116,6 +130,7 @@ def checkout_page(
         balance=page.money(balance),
         top_up_url="/wallet?" + urlencode({"next": checkout_url(package, esim)}),
         set_pin_url="/account/pin?" + urlencode({"next": checkout_url(package, esim)}),
+        **promotions,
     )
 
 
@@ -129,6 +144,7 @@ def place_and_pay(
     key: Annotated[str, Form(max_length=64)] = "",
     method: Annotated[str, Form(max_length=16)] = "",
     currency: Annotated[str, Form(max_length=3)] = BASE_CURRENCY,
+    coupon: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     """Place the order once per rendered checkout page and method, however often it is sent.
 
@@ -156,6 +172,7 @@ def place_and_pay(
                 settings=runtime.settings,
                 now=runtime.clock.now(),
                 currency=currency,
+                coupon_code=coupon or None,
             )
         checkout.open_cashier(
             runtime, customer_id=customer_id, order_id=order.id, return_url=f"{return_base}/orders/{order.id}"
@@ -172,11 +189,20 @@ def place_and_pay(
             work=work,
             fingerprint=request_fingerprint(
                 request.url.path,
-                {"package": package, "esim": esim_id, "method": method, "currency": currency},
+                {
+                    "package": package,
+                    "esim": esim_id,
+                    "method": method,
+                    "currency": currency,
+                    "coupon": coupon,
+                },
             ),
         )
     except IdentityRequired:
         return _to_identity(package, esim_id)
+    except CouponError:
+        # Taken by someone else since the page was drawn: back to checkout, which says why.
+        return redirect(checkout_url(package, esim_id, currency) + "&" + urlencode({"coupon": coupon}))
     order_id = str(json.loads(bytes(answer.body))["order_id"])
     with runtime.sessions() as session, transaction(session):
         order = orders.get_owned_order(session, customer_id=customer_id, order_id=order_id)

@@ -1,0 +1,1 @@
+"""Promotions: coupons and spend-threshold discounts (满减)."""
