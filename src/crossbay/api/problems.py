@@ -60,6 +60,7 @@ TITLES: dict[str, str] = {
     "esim_not_active": "This eSIM cannot take a top-up",
     "smdp_error": "The eSIM profile server refused the request",
     "esim_status_conflict": "This eSIM's status does not allow that",
+    "esim_status_conflict": "This eSIM's status does not allow that",
     "coupon_invalid": "This coupon code is not valid",
     "coupon_expired": "This coupon has expired",
     "coupon_used_up": "This coupon has been used up",

@@ -19,8 +19,8 @@ from crossbay.orders import states
 from crossbay.payments import service as payments
 from crossbay.payments.checkout import close_checkout
 from crossbay.payments.wallet import WALLET
-from crossbay.runtime import Runtime
 from crossbay.promotions import service as promotions
+from crossbay.runtime import Runtime
 from crossbay.usage import service as usage
 
 log = logging.getLogger("crossbay.fulfilment")
@@ -78,8 +78,8 @@ def fulfil_order(runtime: Runtime, payload: dict[str, Any]) -> None:
         payments.recognize_revenue(
             session, order_id=order.id, amount=Money(order.total, order.currency), now=now
         )
-        orders.transition(order, states.FULFILLED, now=now, step="quota_added")
         promotions.book_discount(session, order=order, now=now)
+        orders.transition(order, states.FULFILLED, now=now, step="quota_added")
     log.info("order fulfilled", extra={"order_id": order_id})
 
 

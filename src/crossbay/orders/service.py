@@ -30,10 +30,10 @@ from crossbay.payments import service as payments
 from crossbay.payments import wallet
 from crossbay.payments.models import Payment
 from crossbay.payments.service import PaymentNotice
-from crossbay.settings import Settings
-from crossbay.usage import service as usage
 from crossbay.promotions import service as promotions
 from crossbay.promotions.rules import Pricing
+from crossbay.settings import Settings
+from crossbay.usage import service as usage
 
 NEW_ESIM, TOPUP = "new_esim", "topup"
 # Methods this build can take; the API names all four so clients need not change when more arrive.
@@ -58,6 +58,7 @@ class Quote:
     subtotal: Money
     discount: Money
     total: Money
+    pricing: Pricing | None = None  # the promotions applied; place_order redeems its coupon
 
 
 def quote(
@@ -69,26 +70,25 @@ def quote(
     currency: str | None = None,
     coupon_code: str | None = None,
     now: datetime,
-    pricing: Pricing | None = None  # the promotions applied; place_order redeems its coupon
 ) -> Quote:
     """Price lines for a package: new eSIM without esim_id, top-up of one of the customer's eSIMs with it.
 
     In HKD unless another currency is asked for and the operator priced the package in it.
+    Promotions follow the one stacking rule in crossbay.promotions.rules; a coupon that cannot
+    apply raises its coupon error.
     """
     purpose = TOPUP if esim_id else NEW_ESIM
     package = catalog.get_package_for_sale(session, package_id, purpose=purpose)
     if esim_id is not None:
-    Promotions follow the one stacking rule in crossbay.promotions.rules; a coupon that cannot
-    apply raises its coupon error.
         esims.require_topup_allowed(esims.get_owned_esim(session, customer_id=customer_id, esim_id=esim_id))
     price = catalog.price_of(package, currency)
+    pricing = promotions.price(
+        session, customer_id=customer_id, package=package, subtotal=price, coupon_code=coupon_code, now=now
+    )
     lines = [QuoteLine("package", dict(package.names), price)]
     lines += [QuoteLine("discount", d.descriptions, -d.amount) for d in pricing.discounts]
     total = Money(max(pricing.total.amount, 0), price.currency)
     return Quote(purpose, package, lines, price, pricing.discount, total, pricing)
-    pricing = promotions.price(
-        session, customer_id=customer_id, package=package, subtotal=price, coupon_code=coupon_code, now=now
-    )
 
 
 def place_order(
@@ -101,11 +101,11 @@ def place_order(
     settings: Settings,
     now: datetime,
     currency: str | None = None,
+    coupon_code: str | None = None,
 ) -> Order:
     """A new eSIM needs a verified identity with quota left; a top-up needs a live eSIM of this customer.
 
     The order is booked in the currency it is paid in: the ledger never converts.
-    coupon_code: str | None = None,
     """
     if payment_method not in SUPPORTED_METHODS:
         raise PaymentMethodUnavailable(f"{payment_method} is not available yet; use card")
@@ -153,14 +153,14 @@ def place_order(
             )
         )
     _record(order, states.PENDING_PAYMENT, None, now)
-    payments.create_payment(
-        session,
-        customer_id=customer_id,
-        order_id=order.id,
     if priced.pricing is not None:
         promotions.redeem(
             session, pricing=priced.pricing, order_id=order.id, customer_id=customer_id, now=now
         )
+    payments.create_payment(
+        session,
+        customer_id=customer_id,
+        order_id=order.id,
         provider=payment_method,
         amount=priced.total,
         now=now,
@@ -272,20 +272,20 @@ def cancel_order(session: Session, *, customer_id: str, order_id: str, now: date
     if order.status != states.PENDING_PAYMENT:
         raise OrderNotCancellable()
     transition(order, states.CANCELLED, now=now)
+    promotions.release_for_order(session, order_id=order.id, now=now)
     return order
 
 
 def expire_order(session: Session, *, order_id: str, now: datetime) -> Order:
-    promotions.release_for_order(session, order_id=order.id, now=now)
     """Unpaid after its time: expired. Paid or gone elsewhere meanwhile: nothing to do."""
     order = get_order(session, order_id, lock=True)
     if order.status == states.PENDING_PAYMENT and order.expires_at <= now:
         transition(order, states.EXPIRED, now=now)
+        promotions.release_for_order(session, order_id=order.id, now=now)
     return order
 
 
 def apply_payment_notice(
-        promotions.release_for_order(session, order_id=order.id, now=now)
     session: Session, notice: PaymentNotice, *, settings: Settings, now: datetime
 ) -> Payment:
     """A verified provider notice: a first success pays its order (or completes its wallet top-up).
@@ -384,7 +384,6 @@ def fail_order(session: Session, *, order_id: str, settings: Settings, now: date
 
 
 class NotRefundable(Conflict):
-        promotions.release_for_order(session, order_id=order.id, now=now)
     code = "order_not_refundable"
 
 
@@ -401,6 +400,7 @@ def refund_order(session: Session, *, order_id: str, settings: Settings, now: da
         payments.reverse_revenue(
             session, order_id=order.id, amount=Money(order.total, order.currency), now=now
         )
+        promotions.reverse_discount(session, order=order, now=now)
         record_step(order, "refund_requested", now=now)
     enqueue_refund(session, payment_id=payment.id, settings=settings, now=now, reason=reason)
     return order
@@ -413,4 +413,4 @@ def mark_refunded(session: Session, *, payment_id: str, now: datetime) -> None:
     order = get_order(session, payment.order_id, lock=True)
     if order.status in (states.FAILED, states.FULFILLED):
         transition(order, states.REFUNDED, now=now)
-        promotions.reverse_discount(session, order=order, now=now)
+        promotions.release_for_order(session, order_id=order.id, now=now)
