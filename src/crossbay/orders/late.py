@@ -44,4 +44,5 @@ def statuses(session: Session, order_ids: Iterable[str]) -> dict[str, str]:
     wanted = list(order_ids)
     if not wanted:
         return {}
-    return dict(session.execute(select(Order.id, Order.status).where(Order.id.in_(wanted))).tuples())
+    rows = session.execute(select(Order.id, Order.status).where(Order.id.in_(wanted)))
+    return {order_id: status for order_id, status in rows}
