@@ -15,6 +15,23 @@ from crossbay.web.views import esim_view
 
 router = APIRouter(route_class=PageRoute)
 
+IOS, ANDROID = "ios", "android"
+
+
+def platform_of(user_agent: str | None) -> str | None:
+    """The phone the page is open on, from its user agent; None on a computer or anything unclear.
+
+    iPadOS asks for desktop pages and says "Macintosh": such a visitor sees both
+    links, iPhone first, which is what they would pick.
+    """
+    agent = (user_agent or "").lower()
+    if "android" in agent:
+        return ANDROID
+    if any(device in agent for device in ("iphone", "ipad", "ipod")):
+        return IOS
+    return None
+
+
 # While the SM-DP+ prepares the profile there is nothing to install yet; look again shortly.
 PREPARING_REFRESH_SECONDS = 2
 _NO_STORE = {"Cache-Control": "private, no-store"}  # the code installs the profile: never cache it
@@ -28,9 +45,13 @@ def esim_page(esim_id: str, page: PageDep, customer: CustomerDep, session: Sessi
     smdp_address, matching_id = (
         parse_activation_code(read.activation_code) if read.activation_code else (None, None)
     )
+    platform = platform_of(page.request.headers.get("user-agent"))
     return page.render(
         "esim.html",
         esim=esim_view(read, can_top_up=read.status in esims.TOPUP_ALLOWED),
+        # The visitor's own platform first; on a computer both, iPhone first.
+        platforms=[platform, ANDROID if platform == IOS else IOS] if platform else [IOS, ANDROID],
+        on_phone=platform is not None,
         smdp_address=smdp_address,
         matching_id=matching_id,
         refresh=PREPARING_REFRESH_SECONDS if read.activation_code is None else None,
