@@ -7,7 +7,7 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -228,6 +228,20 @@ class TestRequestChecks:
         assert stats(http) == {"allocated": 0, "calls": 0}
 
 
+MAPPED = [
+    ("8.2.1", "3.9", IccidUnknown),
+    ("8.2.1", "3.10", IccidBelongsToOtherEid),
+    ("8.2.6", "3.3", MatchingIdInUse),
+    ("8.8.5", "6.4", TooManyDownloadAttempts),
+    ("8.2.7", "6.4", TooManyConfirmationAttempts),
+    ("8.1.1", "3.8", EidUnknown),
+    ("8.2.5", "3.7", ProfileNotAvailable),
+    ("8.2.1", "3.3", ProfileNotAvailable),
+    ("8.2.1", "3.5", InvalidTransition),
+    ("8.9", "9.9", Es2PlusError),
+]
+
+
 class TestErrorMapping:
     @pytest.mark.parametrize(
         ("subject", "reason", "error"),
@@ -256,6 +270,31 @@ class TestErrorMapping:
         assert caught.value.code == "smdp_error" and caught.value.status == 502
         # One failure was injected: the next call goes through.
         assert iccid_is_valid(smdp.download_order(call_id=call_id()))
+
+    @pytest.mark.parametrize("function", ["downloadOrder", "confirmOrder", "cancelOrder", "releaseProfile"])
+    @pytest.mark.parametrize(("subject", "reason", "error"), MAPPED)
+    def test_every_function_maps_every_status_code(
+        self,
+        smdp: Es2PlusClient,
+        http: TestClient,
+        function: str,
+        subject: str,
+        reason: str,
+        error: type[Es2PlusError],
+    ) -> None:
+        iccid = smdp.download_order(call_id=call_id())
+        smdp.confirm_order(call_id=call_id(), iccid=iccid, release_flag=False)
+        calls: dict[str, Callable[[], object]] = {
+            "downloadOrder": lambda: smdp.download_order(call_id=call_id()),
+            "confirmOrder": lambda: smdp.confirm_order(call_id=call_id(), iccid=iccid),
+            "cancelOrder": lambda: smdp.cancel_order(call_id=call_id(), iccid=iccid),
+            "releaseProfile": lambda: smdp.release_profile(call_id=call_id(), iccid=iccid),
+        }
+        set_faults(http, fail_function=function, fail_subject_code=subject, fail_reason_code=reason)
+        with pytest.raises(error) as caught:
+            calls[function]()
+        assert type(caught.value) is error and caught.value.function == function
+        assert profile(http, iccid)["state"] == "confirmed"  # a refusal changes nothing
 
     def test_expired_is_retryable_with_the_same_call_id(self, smdp: Es2PlusClient, http: TestClient) -> None:
         set_faults(http, fail_status="Expired")
