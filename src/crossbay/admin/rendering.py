@@ -65,6 +65,9 @@ LABELS = {
     "esim_active": "Active",
     "esim_suspended": "Suspended",
     "esim_terminated": "Terminated",
+    "ticket_open": "Open",
+    "ticket_waiting_for_customer": "Waiting for customer",
+    "ticket_resolved": "Resolved",
 }
 
 ENV = Environment(

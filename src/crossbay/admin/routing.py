@@ -72,7 +72,7 @@ def error_page(request: Request, error: CrossbayError) -> Response:
     title = translate(
         page.language, TITLES.get(error.code) or WEB_TITLES.get(error.code) or TITLES["internal_error"]
     )
-    detail = translate(page.language, error.errors[0].message) if error.errors else None
+    detail = page._(error.errors[0].message) if error.errors else None
     response = page.render(
         "error.html", status=error.status, title=title, code=error.code, detail=detail, request_id=None
     )
@@ -92,6 +92,12 @@ def _to_sign_in(request: Request) -> Response:
 
 
 class AdminRoute(APIRoute):
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, endpoint, **kwargs)
+        if PERMISSION_KEY not in (self.openapi_extra or {}):
+            # A route that forgot its permission would be public: refuse to start instead.
+            raise TypeError(f"admin route {path} declares no permission (use routing.get/post)")
+
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
         action: Action | None = (self.openapi_extra or {}).get(PERMISSION_KEY)
