@@ -13,6 +13,7 @@ import uvicorn
 from crossbay.admin.cli import staff_app
 from crossbay.esim.cli import esims_app
 from crossbay.logs import configure_logging
+from crossbay.promotions.cli import promotions_app
 from crossbay.settings import Settings, SettingsError, load_settings
 from crossbay.support.cli import tickets_app
 from crossbay.usage.cli import usage_app
@@ -32,6 +33,7 @@ app.add_typer(staff_app, name="staff")
 app.add_typer(esims_app, name="esims")
 app.add_typer(usage_app, name="usage")
 app.add_typer(tickets_app, name="tickets")
+app.add_typer(promotions_app, name="promotions")
 log = logging.getLogger("crossbay.cli")
 
 Host = Annotated[str, typer.Option(help="Interface to listen on.")]
@@ -110,6 +112,7 @@ def demo(host: Host = "127.0.0.1", port: Port = 8000) -> None:
 
     upgrade(settings.database_url)
     seed_catalog(settings, only_if_empty=True)
+    seed_demo_promotions(settings)
     typer.echo(f"crossbay demo: open http://{host}:{port}/ (sandbox partners, in-process worker)")
     _serve(settings, host, port, with_worker=True)
 
@@ -132,6 +135,7 @@ def seed() -> None:
     configure_logging(settings.log_level)
     created = seed_catalog(settings, only_if_empty=False)
     typer.echo(f"catalog loaded ({created} new packages)")
+    typer.echo(f"demo promotions: {seed_demo_promotions(settings)} added")
 
 
 @ledger_app.command("check")
@@ -243,6 +247,21 @@ def seed_catalog(settings: Settings, *, only_if_empty: bool) -> int:
             if only_if_empty and session.scalar(select(func.count()).select_from(Package)):
                 return 0
             return load_packages(session, load_catalog(), now=SystemClock().now())
+    finally:
+        engine.dispose()
+
+
+def seed_demo_promotions(settings: Settings) -> int:
+    """The demo's threshold tiers and coupons (WELCOME10, TRAVEL15), once; not part of seed_catalog,
+    so tests that load the catalog price packages without promotions."""
+    from crossbay.clock import SystemClock
+    from crossbay.db import make_engine, make_session_factory, transaction
+    from crossbay.promotions.demo import seed_promotions
+
+    engine = make_engine(settings.database_url)
+    try:
+        with make_session_factory(engine)() as session, transaction(session):
+            return seed_promotions(session, now=SystemClock().now())
     finally:
         engine.dispose()
 
