@@ -143,7 +143,7 @@ def daily_reports(session: Session, *, start: date, end: date) -> list[CurrencyR
                 OrderEvent.at < until,
             )
         )
-        return list(session.execute(query).tuples())
+        return [(event, order) for event, order in session.execute(query)]
 
     sales = [
         SaleFact(
