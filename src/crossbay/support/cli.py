@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Annotated
 
 import typer
@@ -26,7 +27,7 @@ Staff = Annotated[
 
 
 @contextmanager
-def _session() -> Iterator[tuple[Session, Callable[[], object]]]:
+def _session() -> Iterator[tuple[Session, Callable[[], datetime]]]:
     from crossbay.db import transaction
     from crossbay.errors import CrossbayError
     from crossbay.logs import configure_logging
