@@ -2,6 +2,7 @@
 
 from crossbay.admin.models import StaffAccount, StaffSession
 from crossbay.api.models import IdempotencyRecord
+from crossbay.audit.models import AuditEvent, KnownDevice
 from crossbay.catalog.models import Package
 from crossbay.catalog.price_changes import PriceChange
 from crossbay.db import Base
@@ -15,9 +16,11 @@ from crossbay.payments.models import Payment, ProviderEvent, WalletTopup
 from crossbay.payments.reconciliation_models import ReconciliationDifference, ReconciliationRun
 from crossbay.sandbox import alipay_models, card_models, smdp_models, sms, wechatpay_models
 from crossbay.promotions.models import CouponCode, CouponRedemption, CustomerCoupon, Promotion
+from crossbay.support.models import Ticket, TicketMessage
 from crossbay.usage.models import Bundle, CreditSession, UsageDaily, UsageEvent, UsageRecord
 
 __all__ = [
+    "AuditEvent",
     "AuthToken",
     "Base",
     "Bundle",
@@ -31,6 +34,7 @@ __all__ = [
     "CustomerCoupon",
     "Identity",
     "Job",
+    "KnownDevice",
     "LedgerAccount",
     "LedgerEntry",
     "LedgerTransaction",
@@ -47,6 +51,8 @@ __all__ = [
     "ReconciliationRun",
     "SmdpProgressNotice",
     "Promotion",
+    "Ticket",
+    "TicketMessage",
     "UsageDaily",
     "UsageEvent",
     "UsageRecord",
