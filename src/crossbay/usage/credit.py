@@ -26,6 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crossbay.clock import hk_date
+from crossbay.esim import service as esim_service
 from crossbay.esim.models import Esim
 from crossbay.usage import rating
 from crossbay.usage.balances import add_daily_usage, load_balances, save_balances
@@ -77,7 +78,7 @@ def open_session(
 ) -> dict[str, Any]:
     """CCR-I: reserve a first slice; a retransmitted CCR-I gets the first answer again."""
     existing = session.get(CreditSession, session_id, with_for_update=True)
-    esim = session.execute(select(Esim.id, Esim.status).where(Esim.iccid == iccid)).first()
+    esim = session.execute(select(Esim.id, Esim.first_used_at).where(Esim.iccid == iccid)).first()
     if existing is not None:
         if existing.request_number != 0 or esim is None or existing.esim_id != esim.id:
             raise CreditSessionExists()
@@ -112,7 +113,9 @@ def open_session(
         answer["status"] = CLOSED
     save_balances(session, balances, now=now)
     credit.last_answer = answer
-    _mark_first_use(session, iccid=iccid, status=esim.status, granted=answer["granted_units"], now=now)
+    _mark_first_use(
+        session, iccid=iccid, seen=esim.first_used_at is not None, granted=answer["granted_units"], now=now
+    )
     return answer
 
 
@@ -303,9 +306,7 @@ def _answer(
     }
 
 
-def _mark_first_use(session: Session, *, iccid: str, status: str, granted: int, now: datetime) -> None:
-    from crossbay.usage.records import first_use_hook
-
-    hook = first_use_hook()
-    if granted and status != "active" and hook is not None:
-        hook(session, iccid=iccid, now=now)
+def _mark_first_use(session: Session, *, iccid: str, seen: bool, granted: int, now: datetime) -> None:
+    """Quota granted to an eSIM the network never saw before: it is in use now."""
+    if granted and not seen:
+        esim_service.mark_first_use(session, iccid=iccid, now=now)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from crossbay.clock import Clock, hk_date
 from crossbay.db import is_postgresql, transaction
+from crossbay.esim import service as esim_service
 from crossbay.esim.models import Esim
 from crossbay.usage.balances import add_daily_usage, chunks, load_balances, member_of, save_balances
 from crossbay.usage.models import UsageRecord
@@ -33,7 +34,6 @@ from crossbay.usage.rating import DUPLICATE, UNKNOWN_ICCID, Rating, Usage, rate
 from crossbay.usage.regions import usage_area
 
 log = logging.getLogger("crossbay.usage")
-_ACTIVE_ESIM = "active"
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,14 +152,14 @@ def summarize(results: Sequence[RecordResult]) -> dict[str, int]:
     return dict(Counter(r.result for r in results))
 
 
-def _esims_by_iccid(session: Session, iccids: list[str]) -> dict[str, tuple[str, str]]:
-    found: dict[str, tuple[str, str]] = {}
+def _esims_by_iccid(session: Session, iccids: list[str]) -> dict[str, tuple[str, bool]]:
+    found: dict[str, tuple[str, bool]] = {}
     for part in [iccids] if is_postgresql(session) else chunks(iccids):
         if part:
             for row in session.execute(
-                select(Esim.id, Esim.iccid, Esim.status).where(member_of(session, Esim.iccid, part))
+                select(Esim.id, Esim.iccid, Esim.first_used_at).where(member_of(session, Esim.iccid, part))
             ):
-                found[row.iccid] = (row.id, row.status)
+                found[row.iccid] = (row.id, row.first_used_at is not None)
     return found
 
 
@@ -179,7 +179,7 @@ def _store(
     session: Session,
     records: dict[str, RecordIn],
     ratings: dict[str, Rating],
-    esims: dict[str, tuple[str, str]],
+    esims: dict[str, tuple[str, bool]],
     *,
     now: datetime,
 ) -> None:
@@ -230,24 +230,9 @@ def _copy_records(session: Session, rows: Any) -> None:
 
 
 def _mark_first_use(
-    session: Session, esims: dict[str, tuple[str, str]], used: set[str], *, now: datetime
+    session: Session, esims: dict[str, tuple[str, bool]], used: set[str], *, now: datetime
 ) -> None:
-    """Usage on an eSIM that was not active yet makes it active (the eSIM context decides how)."""
-    pending = [
-        (iccid, esim_id)
-        for iccid, (esim_id, status) in esims.items()
-        if esim_id in used and status != _ACTIVE_ESIM
-    ]
-    if not pending:
-        return
-    first_use: Callable[..., Any] | None = first_use_hook()
-    if first_use is None:
-        return
-    for iccid, _esim_id in sorted(pending):
-        first_use(session, iccid=iccid, now=now)
-
-
-def first_use_hook() -> Callable[..., Any] | None:
-    from crossbay.esim import service as esim_service
-
-    return getattr(esim_service, "mark_first_use", None)
+    """Usage on an eSIM the network never saw before makes it active (the eSIM context decides how)."""
+    for iccid, (esim_id, seen) in sorted(esims.items()):
+        if esim_id in used and not seen:
+            esim_service.mark_first_use(session, iccid=iccid, now=now)
