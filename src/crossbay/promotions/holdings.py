@@ -21,7 +21,8 @@ class Holding:
     promotion: Promotion
     source: str
     status: CouponStatus
-    uses_left: int | None  # for this customer; None: no limit
+    # For this customer (their limit, or the code's own); a campaign's shared pool is not theirs to count.
+    uses_left: int | None
 
 
 def status_of(
@@ -42,7 +43,6 @@ def status_of(
         for left in (
             None if limit is None else limit - mine_on_promotion,
             None if code.max_uses is None else code.max_uses - code.redeemed,
-            None if promotion.total_limit is None else promotion.total_limit - promotion.redeemed,
         )
         if left is not None
     ]
