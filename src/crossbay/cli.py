@@ -155,6 +155,7 @@ def ledger_check() -> None:
     typer.echo(f"unbalanced transactions: {len(result.unbalanced)} {' '.join(result.unbalanced[:20])}")
     typer.echo(f"trial balance: {result.trial_balance or {}}")
     typer.echo(f"overdrawn wallets: {len(result.negative_wallets)}")
+    typer.echo(f"entries in another currency than their account: {result.mixed_currency_entries}")
     typer.echo("ledger: balanced" if result.ok else "ledger: NOT BALANCED")
     if not result.ok:
         raise typer.Exit(1)

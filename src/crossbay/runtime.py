@@ -76,6 +76,7 @@ class Runtime:
             ),
             apiv3_key=s.secret("wechatpay_apiv3_key"),
             tolerance_seconds=s.webhook_tolerance_seconds,
+            refund_notify_url=f"{s.base_url.rstrip('/')}/webhooks/wechatpay",
         )
         alipay = AlipayProvider(
             AlipayClient(

@@ -256,8 +256,8 @@ class TestQueryRefundClose:
         out_trade_no = harness.paid()
         delivered = len(harness.receiver.for_trade(out_trade_no))
 
-        harness.provider.refund(reference=out_trade_no, payment_id=out_trade_no, amount=HKD88)
-        harness.provider.refund(reference=out_trade_no, payment_id=out_trade_no, amount=HKD88)
+        harness.provider.refund(reference=out_trade_no, refund_id=f"refund-{out_trade_no}", amount=HKD88)
+        harness.provider.refund(reference=out_trade_no, refund_id=f"refund-{out_trade_no}", amount=HKD88)
         again = harness.client.refund(out_trade_no, HKD88, f"refund-{out_trade_no}")
 
         assert (again["fund_change"], again["refund_fee"], again["send_back_fee"]) == ("N", "88.00", "88.00")
@@ -293,14 +293,16 @@ class TestQueryRefundClose:
                 harness.client.refund(out_trade_no, amount, key)
             assert caught.value.provider_code == code
         with pytest.raises(AlipayProviderError):  # the provider refunds in full only
-            harness.provider.refund(reference=out_trade_no, payment_id=out_trade_no, amount=HKD88)
+            harness.provider.refund(reference=out_trade_no, refund_id=f"refund-{out_trade_no}", amount=HKD88)
 
     def test_refund_of_an_unpaid_trade_is_refused(self, harness: Harness) -> None:
         checkout = harness.checkout()
         harness.open(checkout)
 
         with pytest.raises(AlipayProviderError) as caught:
-            harness.provider.refund(reference=checkout.reference, payment_id=checkout.reference, amount=HKD88)
+            harness.provider.refund(
+                reference=checkout.reference, refund_id=f"refund-{checkout.reference}", amount=HKD88
+            )
 
         assert caught.value.provider_code == "ACQ.TRADE_STATUS_ERROR"
 

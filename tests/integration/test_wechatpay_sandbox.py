@@ -28,7 +28,7 @@ from crossbay.db import Base, make_engine
 from crossbay.errors import CrossbayError
 from crossbay.money import Money
 from crossbay.payments.errors import WebhookMalformed, WebhookSignatureInvalid, WebhookTimestampStale
-from crossbay.payments.providers import CheckoutRequest
+from crossbay.payments.providers import REFUND_PENDING, CheckoutRequest
 from crossbay.payments.service import PaymentNotice
 from crossbay.payments.wechatpay import (
     NotificationInvalid,
@@ -351,13 +351,20 @@ class TestPayment:
         assert harness.receiver.of(payment_id) == []
 
 
+def _notifying(harness: Harness) -> WechatPayProvider:
+    """The provider as the runtime builds it: refunds name our webhook as their notify_url."""
+    return WechatPayProvider(
+        harness.client, apiv3_key=harness.provider.apiv3_key, refund_notify_url=harness.notify_url
+    )
+
+
 class TestRefundAndClose:
     def test_refund_twice_with_one_out_refund_no_refunds_once(self, harness: Harness) -> None:
         payment_id = _payment_id()
         _pay(harness, payment_id)
 
-        harness.provider.refund(reference=payment_id, payment_id=payment_id, amount=HKD_88)
-        harness.provider.refund(reference=payment_id, payment_id=payment_id, amount=HKD_88)
+        harness.provider.refund(reference=payment_id, refund_id=f"refund-{payment_id}", amount=HKD_88)
+        harness.provider.refund(reference=payment_id, refund_id=f"refund-{payment_id}", amount=HKD_88)
 
         with harness.session() as session, session.begin():
             refunds = session.scalars(
@@ -369,7 +376,9 @@ class TestRefundAndClose:
             assert refunded.amount_refunded == 8800
         assert harness.client.query(payment_id).trade_state == "REFUND"
 
-    def test_refund_answer_and_its_notification(self, harness: Harness) -> None:
+    def test_a_partial_refund_is_processing_then_notified_and_not_ours_to_apply(
+        self, harness: Harness
+    ) -> None:
         payment_id = _payment_id()
         _pay(harness, payment_id)
 
@@ -378,7 +387,7 @@ class TestRefundAndClose:
         )
 
         assert (refund.status, refund.amount, refund.out_trade_no) == (
-            "SUCCESS",
+            "PROCESSING",
             Money(3000, "HKD"),
             payment_id,
         )
@@ -386,7 +395,48 @@ class TestRefundAndClose:
             lambda: [d for d in harness.receiver.of(payment_id) if d.event["event_type"] == "REFUND.SUCCESS"],
             bool,
         )
-        assert events[0].notice is None  # acknowledged; the refund answer already confirmed it
+        assert events[0].notice is None  # we refund whole payments only: a partial one is not ours
+
+    def test_a_full_refund_is_pending_until_refund_success_is_notified(self, harness: Harness) -> None:
+        payment_id = _payment_id()
+        _pay(harness, payment_id)
+
+        result = _notifying(harness).refund(
+            reference=payment_id, refund_id=f"refund-{payment_id}", amount=HKD_88
+        )
+
+        assert result == REFUND_PENDING
+        event = poll(
+            lambda: [d for d in harness.receiver.of(payment_id) if d.event["event_type"] == "REFUND.SUCCESS"],
+            bool,
+        )[0]  # WeChat Pay repeats a notification: the first will do
+        assert event.notice is not None
+        assert (event.notice.kind, event.notice.outcome, event.notice.amount) == (
+            "refund",
+            "refunded",
+            HKD_88,
+        )
+
+    def test_a_refund_to_a_closed_account_is_notified_abnormal(self, harness: Harness) -> None:
+        payment_id = _payment_id()
+        page = harness.http.get(_checkout(harness, payment_id))
+        harness.http.post(
+            harness.base_url + _form_action(page.text, "approve"), params={"payer_account": "closed"}
+        )
+
+        result = _notifying(harness).refund(
+            reference=payment_id, refund_id=f"refund-{payment_id}", amount=HKD_88
+        )
+
+        assert result == REFUND_PENDING
+        [event] = poll(
+            lambda: [
+                d for d in harness.receiver.of(payment_id) if d.event["event_type"] == "REFUND.ABNORMAL"
+            ],
+            bool,
+        )
+        assert event.notice is not None and event.notice.outcome == "refund_failed"
+        assert harness.client.query(payment_id).trade_state == "SUCCESS"  # the money never left
 
     def test_refund_reused_with_another_amount_is_refused(self, harness: Harness) -> None:
         payment_id = _payment_id()
@@ -402,7 +452,7 @@ class TestRefundAndClose:
         _checkout(harness, payment_id)
 
         with pytest.raises(WechatPayError) as refused:
-            harness.provider.refund(reference=payment_id, payment_id=payment_id, amount=HKD_88)
+            harness.provider.refund(reference=payment_id, refund_id=f"refund-{payment_id}", amount=HKD_88)
         assert refused.value.provider_code == "INVALID_REQUEST"
 
     def test_close_stops_payment_and_is_repeatable(self, harness: Harness) -> None:
@@ -635,7 +685,13 @@ def _refund_before_payment(f: Forge) -> tuple[dict[str, str], bytes, datetime]:
         "out_refund_no": "refund-early",
         "refund_id": "50000000000000000000000000009",
         "refund_status": "SUCCESS",
-        "amount": {"total": 8800, "refund": 8800, "payer_total": 8800, "payer_refund": 8800},
+        "amount": {
+            "total": 8800,
+            "refund": 8800,
+            "payer_total": 8800,
+            "payer_refund": 8800,
+            "currency": "HKD",
+        },
     }
     return _fresh(f, f.body(refund, event_type="REFUND.SUCCESS"))
 
@@ -666,7 +722,6 @@ BAD_NOTIFICATIONS: list[tuple[str, Case, type[CrossbayError] | None]] = [
     ("stale: replay of an old good one", _replayed_later, WebhookTimestampStale),
     ("timestamp from the future", _from_the_future, WebhookTimestampStale),
     ("wrong currency", _wrong_currency, NotificationInvalid),
-    ("refund event before any payment", _refund_before_payment, None),
     ("missing signature headers", _missing_headers, WebhookSignatureInvalid),
     ("encrypted with another APIv3 key", _other_apiv3_key, NotificationInvalid),
     ("signed but not JSON", _not_json, WebhookMalformed),
@@ -687,6 +742,17 @@ def test_bad_notifications_are_refused_or_ignored(
     else:
         with pytest.raises(expected):
             harness.provider.read_notification(headers, body, now=now)
+
+
+def test_a_refund_event_before_any_payment_reads_as_a_refund_notice(harness: Harness, paid: Paid) -> None:
+    # Genuine: it is read; record_notice then refuses it unrecorded (tests/integration/test_refunds.py).
+    headers, body, now = _refund_before_payment(Forge(harness, paid.first))
+    notice = harness.provider.read_notification(headers, body, now=now)
+    assert notice is not None and (notice.kind, notice.outcome, notice.amount) == (
+        "refund",
+        "refunded",
+        HKD_88,
+    )
 
 
 def test_a_replay_inside_the_window_is_the_same_notice(harness: Harness, paid: Paid) -> None:

@@ -599,7 +599,8 @@ class MoneyMachine(RuleBasedStateMachine):
             return  # refused, or a repeat: nothing changes
         self.applied_events.add(notice.event_id)
         before = payment.status
-        if notice.outcome == "succeeded" and before in (payments.CREATED, payments.PENDING, payments.FAILED):
+        if notice.outcome == "succeeded" and before in FIRST_NEWS:
+            # Even after a cancel: the payer's money crossed our close, so it is captured and refunded.
             self._capture(payment)
             if payment.topup_id is not None:
                 if self.topups[payment.topup_id].status == wallet.EXPIRED:

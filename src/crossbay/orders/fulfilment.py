@@ -18,6 +18,7 @@ from crossbay.orders import service as orders
 from crossbay.orders import states
 from crossbay.payments import service as payments
 from crossbay.payments.checkout import close_checkout
+from crossbay.payments.providers import REFUND_SUCCEEDED
 from crossbay.payments.wallet import WALLET
 from crossbay.promotions import service as promotions
 from crossbay.runtime import Runtime
@@ -135,10 +136,17 @@ def refund_payment(runtime: Runtime, payload: dict[str, Any]) -> None:
         payment = payments.get_payment(session, payment_id)
     if payment is None or payment.status != payments.SUCCEEDED or payment.reference is None:
         return
-    if payment.provider != WALLET:  # stored value goes straight back; providers are asked first
-        runtime.providers[payment.provider].refund(
-            reference=payment.reference, payment_id=payment.id, amount=Money(payment.amount, payment.currency)
+    if payment.provider == WALLET:
+        result = REFUND_SUCCEEDED  # stored value goes straight back
+    else:  # providers are asked first; the books change only on their answer
+        result = runtime.providers[payment.provider].refund(
+            reference=payment.reference,
+            refund_id=orders.refund_id_of(payment),
+            amount=Money(payment.amount, payment.currency),
         )
     with runtime.sessions() as session, transaction(session):
-        orders.mark_refunded(session, payment_id=payment_id, now=runtime.clock.now())
-    log.info("payment refunded", extra={"payment_id": payment_id})
+        if result == REFUND_SUCCEEDED:
+            orders.mark_refunded(session, payment_id=payment_id, now=runtime.clock.now())
+        else:
+            orders.mark_refund_pending(session, payment_id=payment_id, now=runtime.clock.now())
+    log.info("payment refund " + result.status, extra={"payment_id": payment_id})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -13,6 +14,7 @@ from crossbay.catalog.models import Package
 from crossbay.db import new_id
 from crossbay.errors import Conflict, FieldProblem, ValidationFailed
 from crossbay.esim import service as esims
+from crossbay.i18n import translate
 from crossbay.identity import pins
 from crossbay.identity.models import Customer
 from crossbay.jobs import service as jobs
@@ -34,6 +36,8 @@ from crossbay.promotions import service as promotions
 from crossbay.promotions.rules import Pricing
 from crossbay.settings import Settings
 from crossbay.usage import service as usage
+
+log = logging.getLogger("crossbay.orders")
 
 NEW_ESIM, TOPUP = "new_esim", "topup"
 # Methods this build can take; the API names all four so clients need not change when more arrive.
@@ -291,9 +295,14 @@ def apply_payment_notice(
     """A verified provider notice: a first success pays its order (or completes its wallet top-up).
 
     Money that arrives for an order that can no longer be paid (cancelled,
-    expired) is refunded, never kept.
+    expired) is refunded, never kept. A refund notice finishes a pending refund,
+    or marks it failed for staff to ask again.
     """
     result = payments.record_notice(session, notice, now=now)
+    if result.newly_refunded:
+        _refund_done(session, result.payment, now=now)
+    elif result.refund_failed:
+        _refund_failed(session, result.payment, now=now)
     if not result.newly_succeeded:
         return result.payment
     if result.payment.order_id is None:
@@ -349,14 +358,31 @@ def _settle_order(session: Session, payment: Payment, *, settings: Settings, now
 def enqueue_refund(
     session: Session, *, payment_id: str, settings: Settings, now: datetime, reason: str = "order failed"
 ) -> None:
+    """Give a captured payment back, once per attempt however often this is called.
+
+    A refund the provider could not carry out is asked for again as a new attempt,
+    with its own refund id at the provider.
+    """
+    payment = session.get(Payment, payment_id, with_for_update=True)
+    assert payment is not None
+    if payment.status == payments.REFUND_FAILED:
+        payment.refund_attempts += 1
+        payment.status = payments.SUCCEEDED  # the money is still ours until the new attempt is done
+        payment.updated_at = now
     jobs.enqueue(
         session,
         REFUND_JOB,
         {"payment_id": payment_id, "reason": reason},
         now=now,
         max_attempts=settings.job_max_attempts,
-        dedupe_key=f"refund:{payment_id}",
+        dedupe_key=f"{refund_id_of(payment).replace('refund-', 'refund:', 1)}",
     )
+
+
+def refund_id_of(payment: Payment) -> str:
+    """Our id for the payment's current refund attempt: the provider's idempotency key for it."""
+    attempt = f"-{payment.refund_attempts + 1}" if payment.refund_attempts else ""
+    return f"refund-{payment.id}{attempt}"
 
 
 def fail_order(session: Session, *, order_id: str, settings: Settings, now: datetime) -> Order:
@@ -393,8 +419,8 @@ def refund_order(session: Session, *, order_id: str, settings: Settings, now: da
     payment = payments.latest_payments(session, [order.id]).get(order.id)
     if order.status not in (states.FULFILLED, states.FAILED) or payment is None:
         raise NotRefundable(f"an order that is {order.status} cannot be refunded")
-    if payment.status != payments.SUCCEEDED:
-        raise NotRefundable("its payment is not captured (already refunded?)")
+    if payment.status not in payments.REFUNDABLE:
+        raise NotRefundable(f"its payment is {payment.status}: nothing to refund now")
     if order.status == states.FULFILLED:
         usage.withdraw_bundle(session, order_id=order.id, now=now)
         payments.reverse_revenue(
@@ -407,10 +433,45 @@ def refund_order(session: Session, *, order_id: str, settings: Settings, now: da
 
 
 def mark_refunded(session: Session, *, payment_id: str, now: datetime) -> None:
+    """The provider (or the wallet) gave the money back."""
     payment = payments.record_refund(session, payment_id=payment_id, now=now)
+    _refund_done(session, payment, now=now)
+
+
+def mark_refund_pending(session: Session, *, payment_id: str, now: datetime) -> None:
+    """The provider took the refund; its refund notification will finish it."""
+    payment = payments.record_refund_pending(session, payment_id=payment_id, now=now)
+    if payment.order_id is not None:
+        record_step(get_order(session, payment.order_id, lock=True), "refund_pending", now=now)
+
+
+def _refund_done(session: Session, payment: Payment, *, now: datetime) -> None:
     if payment.order_id is None:
         return
     order = get_order(session, payment.order_id, lock=True)
     if order.status in (states.FAILED, states.FULFILLED):
         transition(order, states.REFUNDED, now=now)
         promotions.release_for_order(session, order_id=order.id, now=now)
+        _tell_customer(session, order, payment, REFUNDED_SMS, now=now)
+
+
+def _refund_failed(session: Session, payment: Payment, *, now: datetime) -> None:
+    """Staff must act (ask again, or pay the customer another way); the log line is their alert."""
+    log.warning(
+        "refund failed at the provider", extra={"payment_id": payment.id, "provider": payment.provider}
+    )
+    if payment.order_id is not None:
+        record_step(get_order(session, payment.order_id, lock=True), "refund_failed", now=now)
+
+
+REFUNDED_SMS = "crossbay: {amount} for your order has been refunded. It can take a few days to show."
+
+
+def _tell_customer(session: Session, order: Order, payment: Payment, message: str, *, now: datetime) -> None:
+    customer = session.get(Customer, order.customer_id)
+    if customer is None:
+        return
+    body = translate(customer.language, message).format(
+        amount=Money(payment.amount, payment.currency).format(customer.language)
+    )
+    jobs.enqueue(session, "notify.sms", {"to": customer.phone, "body": body}, now=now, max_attempts=8)

@@ -44,7 +44,13 @@ from crossbay.payments.errors import (
     WebhookSignatureInvalid,
     WebhookTimestampStale,
 )
-from crossbay.payments.providers import Acknowledgement, Checkout, CheckoutRequest
+from crossbay.payments.providers import (
+    REFUND_SUCCEEDED,
+    Acknowledgement,
+    Checkout,
+    CheckoutRequest,
+    RefundResult,
+)
 from crossbay.payments.service import PaymentNotice
 from crossbay.payments.statements import Statement
 
@@ -281,14 +287,16 @@ class AlipayProvider:
             if error.provider_code != "ACQ.TRADE_NOT_EXIST":
                 raise
 
-    def refund(self, *, reference: str, payment_id: str, amount: Money) -> None:
-        content = self.client.refund(reference, amount, f"refund-{payment_id}")
+    def refund(self, *, reference: str, refund_id: str, amount: Money) -> RefundResult:
+        """alipay.trade.refund answers synchronously: a refund it takes is done (the notify repeats it)."""
+        content = self.client.refund(reference, amount, refund_id)
         try:
             refunded = money_from_decimal_string(str(content.get("refund_fee")), amount.currency)
         except ValueError as error:
             raise AlipayProviderError("Alipay's refund answer has no readable refund_fee") from error
         if refunded != amount:
             raise AlipayProviderError("Alipay reports a different refunded total than asked")
+        return REFUND_SUCCEEDED
 
     def query(self, *, reference: str, payment_id: str) -> PaymentNotice | None:
         trade = self.client.query(reference)

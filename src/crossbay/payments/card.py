@@ -25,8 +25,15 @@ from crossbay.payments.errors import (
     WebhookSignatureInvalid,
     WebhookTimestampStale,
 )
-from crossbay.payments.providers import Acknowledgement, Checkout, CheckoutRequest
-from crossbay.payments.service import PaymentNotice
+from crossbay.payments.providers import (
+    REFUND_PENDING,
+    REFUND_SUCCEEDED,
+    Acknowledgement,
+    Checkout,
+    CheckoutRequest,
+    RefundResult,
+)
+from crossbay.payments.service import REFUND_FAILED_OUTCOME, REFUND_NOTICE, REFUNDED_OUTCOME, PaymentNotice
 from crossbay.payments.statements import PAYMENT, REFUND, Statement, StatementLine, StatementUnreadable
 
 SIGNATURE_HEADER = "Stripe-Signature"
@@ -303,6 +310,29 @@ _OUTCOMES = {
     "payment_intent.payment_failed": "failed",
     "payment_intent.canceled": "canceled",
 }
+# charge.refunded carries the charge (amount_refunded so far); refund.failed the refund itself.
+_REFUND_OUTCOMES = {"charge.refunded": REFUNDED_OUTCOME, "refund.failed": REFUND_FAILED_OUTCOME}
+
+
+def _refund_notice(provider: str, event: CardEvent) -> PaymentNotice | None:
+    """A full refund confirmed or failed; partial refunds are not ours (we refund whole payments only)."""
+    obj = event.object
+    intent_id, currency = obj.get("payment_intent"), obj.get("currency")
+    if not (isinstance(intent_id, str) and isinstance(currency, str)):
+        raise WebhookMalformed("refund event lacks its payment intent or currency")
+    amount = obj.get("amount_refunded" if event.type == "charge.refunded" else "amount")
+    if not (isinstance(amount, int) and not isinstance(amount, bool) and amount > 0):
+        raise WebhookMalformed(f"{event.type} lacks its refunded amount")
+    if event.type == "charge.refunded" and amount != obj.get("amount"):
+        return None
+    return PaymentNotice(
+        provider=provider,
+        event_id=event.id,
+        kind=REFUND_NOTICE,
+        reference=intent_id,
+        amount=Money(amount, currency.upper()),
+        outcome=_REFUND_OUTCOMES[event.type],
+    )
 
 
 class CardProvider:
@@ -330,8 +360,13 @@ class CardProvider:
     def close(self, *, reference: str, payment_id: str) -> None:
         self.client.cancel_intent(reference, idempotency_key=f"cancel-{payment_id}")
 
-    def refund(self, *, reference: str, payment_id: str, amount: Money) -> None:
-        self.client.refund(intent_id=reference, amount=amount, idempotency_key=f"refund-{payment_id}")
+    def refund(self, *, reference: str, refund_id: str, amount: Money) -> RefundResult:
+        refund = self.client.refund(intent_id=reference, amount=amount, idempotency_key=refund_id)
+        if refund.status == "succeeded":
+            return REFUND_SUCCEEDED
+        if refund.status in ("pending", "requires_action"):
+            return REFUND_PENDING  # confirmed later by charge.refunded, or refused by refund.failed
+        raise CardProviderError("the card provider did not take the refund", provider_code=refund.status)
 
     def query(self, *, reference: str, payment_id: str) -> PaymentNotice | None:
         intent = self.client.retrieve_intent(reference)
@@ -358,9 +393,11 @@ class CardProvider:
             now=now,
             tolerance_seconds=self.tolerance_seconds,
         )
+        if event.type in _REFUND_OUTCOMES:
+            return _refund_notice(self.name, event)
         outcome = _OUTCOMES.get(event.type)
         if outcome is None:
-            return None  # refund confirmations and other events: acknowledged, nothing to apply
+            return None  # other events: acknowledged, nothing to apply
         intent = intent_from_object(event.object)
         return PaymentNotice(
             provider=self.name,

@@ -66,3 +66,10 @@ class UnknownPayment(CrossbayError):
 class AmountMismatch(CrossbayError):
     code = "amount_mismatch"
     status = 400
+
+
+class RefundBeforePayment(CrossbayError):
+    """A refund notification for a payment we have not seen captured: refused, so the provider retries."""
+
+    code = "refund_before_payment"
+    status = 409

@@ -23,6 +23,9 @@ class Payment(Base):
     amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     redirect_url: Mapped[str | None] = mapped_column(Text)  # a signed provider URL can be long
+    # Each refund attempt has its own id at the provider (refund-<payment>, refund-<payment>-2, …):
+    # a refund that failed for good is asked for again under a new one, never replayed.
+    refund_attempts: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Literal, Protocol
 
 from crossbay.money import Money
 from crossbay.payments.service import PaymentNotice
@@ -30,6 +30,16 @@ class CheckoutRequest:
 class Checkout:
     reference: str  # what the provider knows the payment by
     redirect_url: str  # the provider's cashier
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    """What the provider said to a refund request: done, or taken and to be confirmed by notification."""
+
+    status: Literal["succeeded", "pending"]
+
+
+REFUND_SUCCEEDED, REFUND_PENDING = RefundResult("succeeded"), RefundResult("pending")
 
 
 @dataclass(frozen=True)
@@ -52,8 +62,12 @@ class PaymentProvider(Protocol):
         """Stop the payer from paying (order expired or cancelled); refusal by the provider raises."""
         ...
 
-    def refund(self, *, reference: str, payment_id: str, amount: Money) -> None:
-        """Give the money back; idempotent per payment_id (one full refund per payment)."""
+    def refund(self, *, reference: str, refund_id: str, amount: Money) -> RefundResult:
+        """Give the money back; idempotent per refund_id (our id for this refund attempt).
+
+        A refusal raises; a refund the provider will finish later answers pending, and
+        its refund notification (a notice of kind ``refund``) settles it.
+        """
         ...
 
     def query(self, *, reference: str, payment_id: str) -> PaymentNotice | None:

@@ -14,7 +14,7 @@ from crossbay.db import new_id
 from crossbay.ledger import service as ledger
 from crossbay.ledger.service import Line
 from crossbay.money import Money
-from crossbay.payments.errors import AmountMismatch, UnknownPayment
+from crossbay.payments.errors import AmountMismatch, RefundBeforePayment, UnknownPayment
 from crossbay.payments.models import Payment, ProviderEvent, WalletTopup
 
 CREATED, PENDING, SUCCEEDED, FAILED, CANCELED, REFUNDED = (
@@ -25,8 +25,15 @@ CREATED, PENDING, SUCCEEDED, FAILED, CANCELED, REFUNDED = (
     "canceled",
     "refunded",
 )
+# A refund the provider accepted and will confirm by notification; or one it could not carry out
+# (the payer's account closed, say), which staff may ask for again.
+REFUND_PENDING, REFUND_FAILED = "refund_pending", "refund_failed"
+REFUNDABLE = (SUCCEEDED, REFUND_FAILED)
 TOPUP_EXPIRED = "expired"  # WalletTopup.status, as payments.wallet names it
 SUCCEEDED_OUTCOME, FAILED_OUTCOME, CANCELED_OUTCOME = "succeeded", "failed", "canceled"
+# PaymentNotice.kind of a provider's word on a refund, and its outcomes.
+REFUND_NOTICE = "refund"
+REFUNDED_OUTCOME, REFUND_FAILED_OUTCOME = "refunded", "refund_failed"
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,8 @@ class NoticeResult:
     payment: Payment
     duplicate: bool
     newly_succeeded: bool
+    newly_refunded: bool = False
+    refund_failed: bool = False
 
 
 def create_payment(
@@ -152,6 +161,14 @@ def record_notice(session: Session, notice: PaymentNotice, *, now: datetime) -> 
         raise UnknownPayment()
     if notice.amount != Money(payment.amount, payment.currency):
         raise AmountMismatch()
+    if notice.kind == REFUND_NOTICE and payment.status not in (
+        SUCCEEDED,
+        REFUND_PENDING,
+        REFUND_FAILED,
+        REFUNDED,
+    ):
+        # Nothing of ours to refund yet: refused unrecorded, so the provider's retry is applied later.
+        raise RefundBeforePayment()
     try:
         with session.begin_nested():
             session.add(
@@ -167,7 +184,11 @@ def record_notice(session: Session, notice: PaymentNotice, *, now: datetime) -> 
     except IntegrityError:
         return NoticeResult(payment, duplicate=True, newly_succeeded=False)
 
-    if notice.outcome == SUCCEEDED_OUTCOME and payment.status in (CREATED, PENDING, FAILED):
+    if notice.kind == REFUND_NOTICE:
+        return _apply_refund_notice(session, payment, notice, now=now)
+    # Money that arrives after we closed the payment (payer and close crossed) is still money:
+    # it is captured here and the order, no longer payable, refunds it.
+    if notice.outcome == SUCCEEDED_OUTCOME and payment.status in (CREATED, PENDING, FAILED, CANCELED):
         payment.status = SUCCEEDED
         payment.updated_at = now
         amount = Money(payment.amount, payment.currency)
@@ -189,22 +210,49 @@ def record_notice(session: Session, notice: PaymentNotice, *, now: datetime) -> 
     return NoticeResult(payment, duplicate=False, newly_succeeded=False)
 
 
+def _apply_refund_notice(
+    session: Session, payment: Payment, notice: PaymentNotice, *, now: datetime
+) -> NoticeResult:
+    if notice.outcome == REFUNDED_OUTCOME and payment.status != REFUNDED:
+        _book_refund(session, payment, now=now)
+        return NoticeResult(payment, duplicate=False, newly_succeeded=False, newly_refunded=True)
+    if notice.outcome == REFUND_FAILED_OUTCOME and payment.status == REFUND_PENDING:
+        payment.status = REFUND_FAILED
+        payment.updated_at = now
+        return NoticeResult(payment, duplicate=False, newly_succeeded=False, refund_failed=True)
+    return NoticeResult(payment, duplicate=False, newly_succeeded=False)
+
+
 def record_refund(session: Session, *, payment_id: str, now: datetime) -> Payment:
     """The provider has refunded a captured payment: reverse the capture, once."""
     payment = session.get(Payment, payment_id, with_for_update=True)
     assert payment is not None
-    if payment.status == SUCCEEDED:
-        amount = Money(payment.amount, payment.currency)
-        ledger.post(
-            session,
-            kind="payment.refunded",
-            reference=payment.id,
-            now=now,
-            lines=[Line(_credit_account(session, payment), amount), Line(_funding_account(payment), -amount)],
-        )
-        payment.status = REFUNDED
+    if payment.status in (SUCCEEDED, REFUND_PENDING, REFUND_FAILED):
+        _book_refund(session, payment, now=now)
+    return payment
+
+
+def record_refund_pending(session: Session, *, payment_id: str, now: datetime) -> Payment:
+    """The provider took the refund and will say when it is done; until then the money is still ours."""
+    payment = session.get(Payment, payment_id, with_for_update=True)
+    assert payment is not None
+    if payment.status in REFUNDABLE:
+        payment.status = REFUND_PENDING
         payment.updated_at = now
     return payment
+
+
+def _book_refund(session: Session, payment: Payment, *, now: datetime) -> None:
+    amount = Money(payment.amount, payment.currency)
+    ledger.post(
+        session,
+        kind="payment.refunded",
+        reference=payment.id,
+        now=now,
+        lines=[Line(_credit_account(session, payment), amount), Line(_funding_account(payment), -amount)],
+    )
+    payment.status = REFUNDED
+    payment.updated_at = now
 
 
 def reverse_revenue(session: Session, *, order_id: str, amount: Money, now: datetime) -> None:

@@ -26,8 +26,22 @@ from crossbay.payments.errors import (
     ProviderUnavailable,
     WebhookMalformed,
 )
-from crossbay.payments.providers import Acknowledgement, Checkout, CheckoutRequest
-from crossbay.payments.service import CANCELED_OUTCOME, SUCCEEDED_OUTCOME, PaymentNotice
+from crossbay.payments.providers import (
+    REFUND_PENDING,
+    REFUND_SUCCEEDED,
+    Acknowledgement,
+    Checkout,
+    CheckoutRequest,
+    RefundResult,
+)
+from crossbay.payments.service import (
+    CANCELED_OUTCOME,
+    REFUND_FAILED_OUTCOME,
+    REFUND_NOTICE,
+    REFUNDED_OUTCOME,
+    SUCCEEDED_OUTCOME,
+    PaymentNotice,
+)
 from crossbay.payments.statements import Statement, StatementUnreadable
 from crossbay.payments.wechatpay_crypto import (
     TOLERANCE_SECONDS,
@@ -42,6 +56,12 @@ from crossbay.payments.wechatpay_crypto import (
 )
 from crossbay.payments.wechatpay_statement import NO_STATEMENT, digest_matches, read_bill
 
+# A refund that ends ABNORMAL (the payer's account closed) or CLOSED did not return the money.
+_REFUND_OUTCOMES = {
+    "REFUND.SUCCESS": REFUNDED_OUTCOME,
+    "REFUND.ABNORMAL": REFUND_FAILED_OUTCOME,
+    "REFUND.CLOSED": REFUND_FAILED_OUTCOME,
+}
 # WeChat Pay's own rule for merchant order and refund numbers.
 OUT_TRADE_NO = re.compile(r"[0-9A-Za-z_\-|*]{6,32}")
 OUT_REFUND_NO = re.compile(r"[0-9A-Za-z_\-|*@]{1,64}")
@@ -338,6 +358,7 @@ class WechatPayProvider:
         tolerance_seconds: int = TOLERANCE_SECONDS,
         payer_client_ip: str = "127.0.0.1",
         currencies: Collection[str] = ("HKD", "CNY", "MOP"),
+        refund_notify_url: str | None = None,
     ) -> None:
         aead_key_checked(apiv3_key)  # a wrong-sized key fails at start, not at the first notification
         self.client = client
@@ -346,6 +367,8 @@ class WechatPayProvider:
         # CheckoutRequest carries no payer IP yet; H5 requires one, so this stands in for it.
         self.payer_client_ip = payer_client_ip
         self.currencies = frozenset(currencies)
+        # Where WeChat Pay sends REFUND.* notifications; without one a PROCESSING refund is never confirmed.
+        self.refund_notify_url = refund_notify_url
 
     def open_checkout(self, request: CheckoutRequest) -> Checkout:
         client_ip = getattr(request, "client_ip", None) or self.payer_client_ip
@@ -360,8 +383,10 @@ class WechatPayProvider:
     def close(self, *, reference: str, payment_id: str) -> None:
         self.client.close(reference)
 
-    def refund(self, *, reference: str, payment_id: str, amount: Money) -> None:
-        self.client.refund(reference, f"refund-{payment_id}", amount, amount)
+    def refund(self, *, reference: str, refund_id: str, amount: Money) -> RefundResult:
+        result = self.client.refund(reference, refund_id, amount, amount, notify_url=self.refund_notify_url)
+        # PROCESSING is WeChat Pay's usual answer: REFUND.SUCCESS or REFUND.ABNORMAL follows.
+        return REFUND_SUCCEEDED if result.status == "SUCCESS" else REFUND_PENDING
 
     def query(self, *, reference: str, payment_id: str) -> PaymentNotice | None:
         transaction = self.client.query(reference)
@@ -415,7 +440,7 @@ class WechatPayProvider:
         if plain.get("mchid") != self.client.mchid:
             raise NotificationInvalid("notification for another merchant")
         if kind == "REFUND":
-            return None  # refunds are confirmed by the synchronous refund answer for now
+            return self._refund_notice(event_id, event_type, plain)
         if plain.get("appid") != self.client.appid:
             raise NotificationInvalid("notification for another app")
         trade_state, out_trade_no = plain.get("trade_state"), plain.get("out_trade_no")
@@ -439,6 +464,28 @@ class WechatPayProvider:
             kind=event_type,
             reference=out_trade_no,
             amount=amount,
+            outcome=outcome,
+        )
+
+    def _refund_notice(self, event_id: str, event_type: str, plain: dict[str, Any]) -> PaymentNotice | None:
+        outcome = _REFUND_OUTCOMES.get(event_type)
+        out_trade_no = plain.get("out_trade_no")
+        if outcome is None:
+            return None
+        if not isinstance(out_trade_no, str):
+            raise NotificationInvalid("refund notification lacks out_trade_no")
+        try:
+            refunded, total = _money(plain.get("amount"), "refund"), _money(plain.get("amount"), "total")
+        except ValueError as error:
+            raise NotificationInvalid(f"refund notification amount: {error}") from error
+        if refunded != total:
+            return None  # a partial refund is not one of ours: we refund whole payments only
+        return PaymentNotice(
+            provider=self.name,
+            event_id=event_id,
+            kind=REFUND_NOTICE,
+            reference=out_trade_no,
+            amount=refunded,
             outcome=outcome,
         )
 

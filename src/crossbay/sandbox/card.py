@@ -259,6 +259,7 @@ def create_refund(request: Request, form: FormItems, session: SessionDep, runtim
         record_refund(
             session, refund_id=row.id, intent_id=intent.id, amount=amount, currency=intent.currency, now=now
         )
+        intent.amount_refunded += amount
         intent.updated_at = now
         session.flush()  # the charge object below lists this refund with the earlier ones
         refunds = session.scalars(

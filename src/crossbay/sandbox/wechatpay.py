@@ -9,8 +9,10 @@ in the database so that several server processes behave as one provider.
 As WeChat H5 does, the payer goes back to the ``redirect_url`` the merchant appended to the
 ``h5_url`` once paid or cancelled; a cancel is not notified. Local-demo extensions of the
 real service: ``code_url`` is the cashier's web address (a QR code a phone can open) rather
-than ``weixin://``; ``notify_url`` may be plain HTTP; a refund is ``SUCCESS`` at once and
-notified (``REFUND.SUCCESS``) only when the refund request names a ``notify_url``.
+than ``weixin://``; ``notify_url`` may be plain HTTP. A refund is answered ``PROCESSING``, as
+WeChat Pay usually answers, and its outcome notified when the request names a ``notify_url``:
+``REFUND.SUCCESS``, or ``REFUND.ABNORMAL`` when the payer approved with
+``payer_account=closed`` (the account the money would go back to no longer exists).
 """
 
 from __future__ import annotations
@@ -353,6 +355,7 @@ def _refund_once(
         if p["refund"] > row.amount - row.amount_refunded:
             raise Refused(400, "INVALID_REQUEST", "申请退款金额超过订单可退金额")
         now = runtime.clock.now()
+        abnormal = row.payer_account == PAYER_ACCOUNT_CLOSED
         refund = SandboxWechatPayRefund(
             out_refund_no=p["out_refund_no"],
             refund_id="50" + _digits(27),
@@ -360,24 +363,26 @@ def _refund_once(
             amount=p["refund"],
             total=p["total"],
             currency=p["currency"],
-            status=SUCCESS,
+            status="ABNORMAL" if abnormal else SUCCESS,
             reason=p["reason"],
             notify_url=p["notify_url"],
             created_at=now,
-            success_time=now,
+            success_time=None if abnormal else now,
         )
         session.add(refund)
-        row.amount_refunded += refund.amount
-        row.trade_state, row.updated_at = REFUND, now
+        if not abnormal:
+            row.amount_refunded += refund.amount
+            row.trade_state, row.updated_at = REFUND, now
         session.flush()  # a racing duplicate out_refund_no fails here, inside the transaction
-        answer = refund_json(refund, row)
+        # The answer comes before the bank has moved the money; the notification tells how it ended.
+        answer = {**refund_json(refund, row), "status": "PROCESSING"}
         notification = None
         if refund.notify_url:
             event_id = str(uuid.uuid4())
             content = notification_body(
                 event_id=event_id,
-                event_type="REFUND.SUCCESS",
-                summary="退款成功",
+                event_type="REFUND.ABNORMAL" if abnormal else "REFUND.SUCCESS",
+                summary="退款异常" if abnormal else "退款成功",
                 original_type="refund",
                 plain=refund_resource(refund, row),
                 apiv3_key=runtime.settings.secret("wechatpay_apiv3_key"),
@@ -402,6 +407,10 @@ def cashier_page(out_trade_no: str, request: Request, session: SessionDep) -> HT
     return HTMLResponse(cashier_page_html(row, language, redirect_url=redirect_url), headers=headers)
 
 
+# A test payer whose account closes after paying: refunds to them end REFUND.ABNORMAL.
+PAYER_ACCOUNT_CLOSED = "closed"
+
+
 @router.post("/sandbox/pay/wechatpay/{out_trade_no}/approve")
 def approve_payment(
     out_trade_no: str, request: Request, session: SessionDep, runtime: RuntimeDep
@@ -417,6 +426,8 @@ def approve_payment(
         now = runtime.clock.now()
         row.trade_state, row.success_time, row.updated_at = SUCCESS, now, now
         row.transaction_id = "4200" + _digits(24)
+        if request.query_params.get("payer_account") == PAYER_ACCOUNT_CLOSED:
+            row.payer_account = PAYER_ACCOUNT_CLOSED
         # Every repeat of this notification carries this id, so the merchant can apply it once.
         row.notification_id = str(uuid.uuid4())
         content = notification_body(

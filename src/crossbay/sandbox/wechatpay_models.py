@@ -36,6 +36,8 @@ class SandboxWechatPayTransaction(Base):
     notification_id: Mapped[str | None] = mapped_column(String(64))
     success_time: Mapped[datetime | None]
     amount_refunded: Mapped[int] = mapped_column(BigInteger, default=0)
+    # "ok", or "closed": the payer's account is gone and refunds to it end ABNORMAL.
+    payer_account: Mapped[str] = mapped_column(String(16), default="ok")
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

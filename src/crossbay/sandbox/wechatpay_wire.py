@@ -193,11 +193,13 @@ def refund_resource(refund: SandboxWechatPayRefund, row: SandboxWechatPayTransac
         "refund_status": refund.status,
         "success_time": rfc3339(refund.success_time or refund.created_at),
         "user_received_account": "支付用户零钱",
+        # Cross-border (global) merchants' notifications name the currency: ours charge in three.
         "amount": {
             "total": refund.total,
             "refund": refund.amount,
             "payer_total": refund.total,
             "payer_refund": refund.amount,
+            "currency": refund.currency,
         },
     }
 
