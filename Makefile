@@ -45,6 +45,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/journey.py
 	$(BIN)/python bench/wallet.py
 	$(BIN)/python bench/faults.py
+	$(BIN)/python bench/rating.py
+	$(BIN)/python bench/credit.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

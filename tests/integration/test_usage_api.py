@@ -59,6 +59,8 @@ def test_records_are_rated_once_and_shown_to_the_customer(
 
     [bundle] = customer.get(f"/api/v1/esims/{esim['id']}").json()["bundles"]
     assert (bundle["total_mb"], bundle["remaining_mb"]) == (10240, 10240 - 150)
+    quota = customer.get("/api/v1/me").json()["quota"]
+    assert (quota["total_mb"], quota["remaining_mb"]) == (10240, 10240 - 150)
     days = customer.get(f"/api/v1/esims/{esim['id']}/usage", params={"days": 7}).json()["days"]
     assert len(days) == 7 and days[-1]["data_bytes"] == 151 * MB  # all usage of the day, rated or not
     assert esim["status"] in ("ready", "installed")

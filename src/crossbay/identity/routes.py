@@ -21,6 +21,7 @@ from crossbay.identity.schemas import (
     PasswordUpdate,
     PaymentPinUpdate,
     PreferredPaymentUpdate,
+    QuotaSummary,
     RefreshRequest,
     TokenRead,
     TokenRequest,
@@ -29,6 +30,7 @@ from crossbay.identity.schemas import (
 from crossbay.kyc import service as kyc
 from crossbay.kyc.service import IdentityView
 from crossbay.ledger import service as ledger
+from crossbay.usage import service as usage
 
 router = APIRouter(prefix="/api/v1", tags=["sign-in and account"])
 
@@ -131,6 +133,7 @@ def me(customer: CurrentCustomer, session: SessionDep, runtime: RuntimeDep, lang
     with transaction(session):
         view = kyc.get_identity_view(session, customer_id=customer.id, pii=runtime.pii)
         balance = ledger.wallet_balance(session, customer.id)
+        quota = usage.quota_of_customer(session, customer.id)
     return MeRead(
         id=customer.id,
         phone_masked=mask_phone(customer.phone),
@@ -140,6 +143,12 @@ def me(customer: CurrentCustomer, session: SessionDep, runtime: RuntimeDep, lang
         preferred_payment_method=customer.preferred_payment_method,
         identity=identity_read(view),
         wallet=WalletSummary(balance=MoneyRead.of(balance, language)),
+        quota=QuotaSummary(
+            total_mb=quota.data_total_bytes // usage.MB,
+            remaining_mb=quota.data_remaining_bytes // usage.MB,
+            total_minutes=quota.voice_total_seconds // 60,
+            remaining_minutes=quota.voice_remaining_seconds // 60,
+        ),
     )
 
 

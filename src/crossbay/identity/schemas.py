@@ -53,6 +53,15 @@ class WalletSummary(BaseModel):
     balance: MoneyRead
 
 
+class QuotaSummary(BaseModel):
+    """What is left across the customer's eSIMs: active bundles and packs waiting for first use."""
+
+    total_mb: int
+    remaining_mb: int
+    total_minutes: int
+    remaining_minutes: int
+
+
 class MeRead(BaseModel):
     id: str
     phone_masked: str
@@ -62,6 +71,7 @@ class MeRead(BaseModel):
     preferred_payment_method: str | None
     identity: IdentityRead
     wallet: WalletSummary
+    quota: QuotaSummary
 
 
 class PaymentPinUpdate(BaseModel):

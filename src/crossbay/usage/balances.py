@@ -208,25 +208,36 @@ def add_daily_usage(session: Session, totals: dict[tuple[str, Any], tuple[int, i
         for (esim_id, day), (data, voice) in sorted(totals.items())
     ]
     if is_postgresql(session):
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        pg = pg_insert(table)
-        statement: Any = pg.on_conflict_do_update(
-            index_elements=[table.c.esim_id, table.c.day],
-            set_={
-                "data_bytes": table.c.data_bytes + pg.excluded.data_bytes,
-                "voice_seconds": table.c.voice_seconds + pg.excluded.voice_seconds,
+        # One statement for the batch (an executemany would be one round of the pipeline per row).
+        session.execute(
+            text(
+                """
+                INSERT INTO usage_daily (esim_id, day, data_bytes, voice_seconds)
+                SELECT * FROM unnest(
+                    CAST(:esims AS varchar[]), CAST(:days AS date[]),
+                    CAST(:data AS bigint[]), CAST(:voice AS bigint[])
+                )
+                ON CONFLICT (esim_id, day) DO UPDATE SET
+                    data_bytes = usage_daily.data_bytes + excluded.data_bytes,
+                    voice_seconds = usage_daily.voice_seconds + excluded.voice_seconds
+                """
+            ),
+            {
+                "esims": [r["esim_id"] for r in rows],
+                "days": [r["day"] for r in rows],
+                "data": [r["data_bytes"] for r in rows],
+                "voice": [r["voice_seconds"] for r in rows],
             },
         )
-    else:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+        return
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        lite = sqlite_insert(table)
-        statement = lite.on_conflict_do_update(
-            index_elements=[table.c.esim_id, table.c.day],
-            set_={
-                "data_bytes": table.c.data_bytes + lite.excluded.data_bytes,
-                "voice_seconds": table.c.voice_seconds + lite.excluded.voice_seconds,
-            },
-        )
+    lite = sqlite_insert(table)
+    statement = lite.on_conflict_do_update(
+        index_elements=[table.c.esim_id, table.c.day],
+        set_={
+            "data_bytes": table.c.data_bytes + lite.excluded.data_bytes,
+            "voice_seconds": table.c.voice_seconds + lite.excluded.voice_seconds,
+        },
+    )
     session.execute(statement, rows)

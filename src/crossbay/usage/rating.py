@@ -129,21 +129,25 @@ class Balance:
         return max(percents, default=0)
 
     def _after_debit(self) -> None:
-        meters = [
-            r
-            for t, r in ((self.data_total, self.data_remaining), (self.voice_total, self.voice_remaining))
-            if t
-        ]
-        if self.status == ACTIVE and meters and all((r or 0) <= 0 for r in meters):
+        # Called for every record rated: plain integer arithmetic, no lists.
+        data_total, voice_total = self.data_total, self.voice_total
+        data_empty = not data_total or (self.data_remaining or 0) <= 0
+        voice_empty = not voice_total or (self.voice_remaining or 0) <= 0
+        if self.status == ACTIVE and data_empty and voice_empty and (data_total or voice_total):
             self.status = EXHAUSTED
             self.next_alert_percent = None
             self.events.append(("exhausted", 100))
             return
-        if self.next_alert_percent is not None:
+        level = self.next_alert_percent
+        if level is None:
+            return
+        reached = (data_total and (data_total - (self.data_remaining or 0)) * 100 >= level * data_total) or (
+            voice_total and (voice_total - (self.voice_remaining or 0)) * 100 >= level * voice_total
+        )
+        if reached:
             used = self.used_percent()
-            if used >= self.next_alert_percent:
-                self.events.append(("threshold", used))
-                self.next_alert_percent = next_alert(used)
+            self.events.append(("threshold", used))
+            self.next_alert_percent = next_alert(used)
 
 
 def by_priority(balances: list[Balance]) -> list[Balance]:

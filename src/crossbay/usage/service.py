@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from crossbay.catalog.models import Package
 from crossbay.clock import hk_date
 from crossbay.db import new_id
+from crossbay.esim import service as esims
 from crossbay.usage.balances import emit_events
 from crossbay.usage.models import Bundle, UsageDaily
 from crossbay.usage.rating import ACTIVE, ALERT_LEVELS, EXHAUSTED, EXPIRED, QUEUED, bundle_expiry
@@ -139,6 +140,10 @@ class Quota:
     data_remaining_bytes: int
     voice_total_seconds: int
     voice_remaining_seconds: int
+
+
+def quota_of_customer(session: Session, customer_id: str) -> Quota:
+    return quota_of(session, [e.id for e in esims.list_esims(session, customer_id=customer_id)])
 
 
 def quota_of(session: Session, esim_ids: list[str]) -> Quota:

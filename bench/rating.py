@@ -1,0 +1,197 @@
+"""Usage records rated per second on PostgreSQL, against a raw COPY of the same records.
+
+On a fresh schema: 10,000 eSIMs, each with a 10 GB bundle for Hong Kong, Macau
+and the mainland, then 1,000,000 synthetic usage records (about 100 per eSIM,
+in time order, a few outside any bundle's region) rated through the same code
+the network endpoint and `crossbay usage import` use, in batches. In the same
+run the same records are COPYed into a bare table (no index, no constraint):
+the ratio says how close rating (dedupe, lock, rate, store, update bundles and
+daily counters, one transaction per batch) gets to just writing the rows down.
+
+    make bench
+    python bench/rating.py --records 200000 --esims 2000
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from crossbay.clock import FrozenClock
+from crossbay.db import make_engine, make_session_factory
+from crossbay.migrate import upgrade
+from crossbay.usage.records import RecordIn, apply_with_retry
+from crossbay.usage.regions import area_mask
+from tests.support.servers import postgres_schema
+
+T0 = datetime(2026, 11, 26, 0, 0, tzinfo=UTC)
+GB = 1024**3
+REGIONS = ["hk"] * 6 + ["mo"] * 2 + ["cn-gd"] * 5 + ["cn"] * 6 + ["jp"]  # 5% outside every bundle
+
+
+def setup(engine: sa.Engine, esims: int) -> list[str]:
+    """Customers, eSIMs and bundles written directly: the bench measures rating, not fulfilment."""
+    iccids = [f"89852{index:014d}" for index in range(esims)]
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "INSERT INTO packages (id, code, kind, data_mb, validity_days, validity_starts, regions,"
+                " networks, price_amount, currency, for_new_esim, for_topup, on_sale, sort, names,"
+                " descriptions, created_at, updated_at) VALUES ('pkg_bench', 'BENCH-10G', 'data', 10240,"
+                " 30, 'purchase', '[\"hk\",\"mo\",\"cn\"]', '[\"CMHK\"]', 18800, 'HKD', true, true, true,"
+                " 0, '{}', '{}', :t, :t)"
+            ),
+            {"t": T0},
+        )
+        connection.execute(
+            sa.text("INSERT INTO customers (id, phone, language, created_at) VALUES (:id, :phone, 'en', :t)"),
+            [{"id": f"cus_{i}", "phone": f"+8526{i:07d}", "t": T0} for i in range(esims)],
+        )
+        connection.execute(
+            sa.text(
+                # Already in use: first use is marked once per eSIM in its lifetime, not per record.
+                "INSERT INTO esims (id, customer_id, order_id, status, iccid, download_call_id,"
+                " confirm_call_id, created_at, updated_at, first_used_at)"
+                " VALUES (:id, :cus, :ord, 'active', :iccid, :d, :c, :t, :t, :t)"
+            ),
+            [
+                {
+                    "id": f"esim_{i}",
+                    "cus": f"cus_{i}",
+                    "ord": f"ord_e{i}",
+                    "iccid": iccid,
+                    "d": f"d{i}",
+                    "c": f"c{i}",
+                    "t": T0,
+                }
+                for i, iccid in enumerate(iccids)
+            ],
+        )
+        connection.execute(
+            sa.text(
+                "INSERT INTO bundles (id, esim_id, order_id, package_id, status, data_total_bytes,"
+                " data_remaining_bytes, starts_at, expires_at, created_at, area_mask, validity_days,"
+                " data_reserved_bytes, voice_reserved_seconds, next_alert_percent)"
+                " VALUES (:id, :esim, :ord, 'pkg_bench', 'active', :gb, :gb, :t, :end, :t, :mask, 30,"
+                " 0, 0, 80)"
+            ),
+            [
+                {
+                    "id": f"bdl_{i}",
+                    "esim": f"esim_{i}",
+                    "ord": f"ord_b{i}",
+                    "gb": 10 * GB,
+                    "t": T0,
+                    "end": T0 + timedelta(days=30),
+                    "mask": area_mask(["hk", "mo", "cn"]),
+                }
+                for i in range(esims)
+            ],
+        )
+    return iccids
+
+
+def make_records(count: int, iccids: list[str]) -> list[RecordIn]:
+    rng = random.Random(6)
+    step = timedelta(days=20) / count
+    records = []
+    for index in range(count):
+        start = T0 + step * index
+        records.append(
+            RecordIn(
+                record_id=f"cdr-{index:09d}",
+                iccid=iccids[rng.randrange(len(iccids))],
+                started_at=start,
+                ended_at=start + timedelta(minutes=5),
+                region=REGIONS[index % len(REGIONS)],
+                network="China Mobile",
+                data_bytes=rng.randrange(1, 40 * 1024 * 1024),
+                voice_seconds=0,
+            )
+        )
+    return records
+
+
+def rate_all(engine: sa.Engine, records: list[RecordIn], batch: int) -> float:
+    sessions = make_session_factory(engine)
+    clock = FrozenClock(T0 + timedelta(days=21))
+    started = time.perf_counter()
+    for offset in range(0, len(records), batch):
+        apply_with_retry(sessions, records[offset : offset + batch], clock=clock)
+    return time.perf_counter() - started
+
+
+def copy_all(engine: sa.Engine, records: list[RecordIn]) -> float:
+    with engine.begin() as connection:
+        connection.exec_driver_sql(
+            "CREATE TABLE bare_usage (record_id varchar(128), iccid varchar(22),"
+            " started_at timestamptz, ended_at timestamptz, region varchar(16), network varchar(64),"
+            " data_bytes bigint, voice_seconds integer)"
+        )
+    started = time.perf_counter()
+    with engine.begin() as connection:
+        raw = connection.connection.driver_connection
+        assert raw is not None
+        with raw.cursor() as cursor, cursor.copy("COPY bare_usage FROM STDIN") as copy:
+            for r in records:
+                copy.write_row(
+                    (
+                        r.record_id,
+                        r.iccid,
+                        r.started_at,
+                        r.ended_at,
+                        r.region,
+                        r.network,
+                        r.data_bytes,
+                        r.voice_seconds,
+                    )
+                )
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--esims", type=int, default=10_000)
+    parser.add_argument("--batch", type=int, default=100_000)
+    args = parser.parse_args()
+
+    with postgres_schema() as url:
+        upgrade(url)
+        engine = make_engine(url)
+        try:
+            iccids = setup(engine, args.esims)
+            records = make_records(args.records, iccids)
+            copy_seconds = copy_all(engine, records)
+            rate_seconds = rate_all(engine, records, args.batch)
+            with engine.connect() as connection:
+                results = dict(
+                    connection.exec_driver_sql(
+                        "SELECT result, count(*) FROM usage_records GROUP BY result"
+                    ).all()
+                )
+        finally:
+            engine.dispose()
+    rated, copied = args.records / rate_seconds, args.records / copy_seconds
+    print(
+        f"raw COPY into a bare table: {args.records:,} records in {copy_seconds:.1f}s"
+        f" = {copied:,.0f} records/s"
+    )
+    print(
+        f"rating ({args.esims:,} eSIMs, batches of {args.batch:,}): {args.records:,} records"
+        f" in {rate_seconds:.1f}s"
+        f" = {rated:,.0f} records/s; results {results}"
+    )
+    print(f"ratio: {rated / copied:.2f} (rating / raw COPY; aim >= 0.5)")
+
+
+if __name__ == "__main__":
+    main()
