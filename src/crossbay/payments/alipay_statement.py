@@ -3,7 +3,8 @@
 ``alipay.data.dataservice.bill.downloadurl.query`` answers a ``bill_download_url``; the zip
 behind it holds ``…_业务明细.csv`` (one line per trade or refund, between ``#`` comment lines)
 and ``…_业务明细(汇总).csv``. Long numbers carry a trailing tab so spreadsheets keep them as
-text. The bill names no currency: amounts are in the merchant account's currency.
+text. A domestic bill names no currency (amounts are in the account's currency); a
+cross-border merchant's bill, which settles several, carries a ``币种`` column, read when present.
 The writer is what the sandbox serves; the reader is what the adapter trusts.
 """
 
@@ -50,7 +51,9 @@ COLUMNS = (
     "服务费（元）",
     "分润（元）",
     "备注",
+    "币种",
 )
+CURRENCY_COLUMN = "币种"
 _DETAIL_SUFFIX, _SUMMARY_MARK = "业务明细.csv", "汇总"
 _TIME = "%Y-%m-%d %H:%M:%S"
 _RULE = "-" * 41
@@ -105,6 +108,7 @@ def read_bill(archive: bytes, *, currency: str) -> list[StatementLine]:
 
 
 def read_detail(text: str, *, currency: str) -> list[StatementLine]:
+    """The bill's trades and refunds; amounts in ``currency`` unless a ``币种`` column names another."""
     rows = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
     if not rows:
         raise StatementUnreadable("the Alipay bill has no column headers")
@@ -114,6 +118,7 @@ def read_detail(text: str, *, currency: str) -> list[StatementLine]:
     if not set(needed) <= set(header) or "退款批次号/请求号" not in header:
         raise StatementUnreadable("the Alipay bill's columns are not the trade bill's")
     at = {name: header.index(name) for name in header}
+    currency_at = at.get(CURRENCY_COLUMN)
     lines: list[StatementLine] = []
     for number, cells in enumerate(reader, start=2):
         if len(cells) < len(header):
@@ -122,11 +127,12 @@ def read_detail(text: str, *, currency: str) -> list[StatementLine]:
         kind = cell[at["业务类型"]]
         if kind not in (TRADE, REFUND_TYPE):
             continue  # other business types are not trades of ours
+        in_currency = (cell[currency_at] if currency_at is not None else "") or currency
         try:
             if kind == TRADE:
-                amount = money_from_decimal_string(cell[at["订单金额（元）"]], currency)
+                amount = money_from_decimal_string(cell[at["订单金额（元）"]], in_currency)
             else:  # a refund's received amount is negative: what left our account
-                amount = -money_from_decimal_string(cell[at["商家实收（元）"]], currency)
+                amount = -money_from_decimal_string(cell[at["商家实收（元）"]], in_currency)
             finished = datetime.strptime(cell[at["完成时间"]], _TIME).replace(tzinfo=CHINA)
         except ValueError as error:
             raise StatementUnreadable(f"line {number} of the Alipay bill has an unreadable value") from error
@@ -198,6 +204,7 @@ def write_bill(account: str, day: date, rows: Iterable[BillRow], *, exported_at:
                 "0.00",
                 "0.00",
                 "",
+                row.amount.currency,
             ]
         )
     detail.write(f"#{_RULE}业务明细列表结束{_RULE}\r\n")

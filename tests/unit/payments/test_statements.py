@@ -13,7 +13,8 @@ from crossbay.payments import alipay_statement, wechatpay_statement
 from crossbay.payments.card import statement_line
 from crossbay.payments.statements import PAYMENT, REFUND, StatementLine, StatementUnreadable
 
-ALIPAY_HEADER = ",".join(alipay_statement.COLUMNS)
+# A domestic merchant's bill: no currency column (a cross-border one adds 币种 at the end).
+ALIPAY_HEADER = ",".join(c for c in alipay_statement.COLUMNS if c != alipay_statement.CURRENCY_COLUMN)
 ALIPAY_DETAIL = "\r\n".join(
     [
         "#支付宝业务明细查询",
@@ -94,6 +95,22 @@ class TestAlipayBill:
             (PAYMENT, 4800, None),
             (REFUND, 4800, "refund-pay_1"),
         ]
+
+    def test_a_cross_border_bill_names_each_lines_currency(self) -> None:
+        at = datetime(2026, 11, 26, 2, 0, tzinfo=UTC)
+        rows = [
+            alipay_statement.BillRow(
+                "2026T1", "pay_1", alipay_statement.TRADE, "數據", at, at, Money(4400, "CNY")
+            ),
+            alipay_statement.BillRow(
+                "2026T2", "pay_2", alipay_statement.TRADE, "數據", at, at, Money(4800, "HKD")
+            ),
+        ]
+        archive = alipay_statement.write_bill("20880156", date(2026, 11, 26), rows, exported_at=at)
+
+        lines = alipay_statement.read_bill(archive, currency="HKD")
+
+        assert [line.amount for line in lines] == [Money(4400, "CNY"), Money(4800, "HKD")]
 
     @pytest.mark.parametrize(
         "damage",
