@@ -14,8 +14,8 @@ from crossbay.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
 from crossbay.orders.models import Order, OrderEvent, OrderLine
 from crossbay.payments.models import Payment, ProviderEvent, WalletTopup
 from crossbay.payments.reconciliation_models import ReconciliationDifference, ReconciliationRun
-from crossbay.sandbox import alipay_models, card_models, smdp_models, sms, wechatpay_models
 from crossbay.promotions.models import CouponCode, CouponRedemption, CustomerCoupon, Promotion
+from crossbay.sandbox import alipay_models, card_models, smdp_models, sms, wechatpay_models
 from crossbay.support.models import Ticket, TicketMessage
 from crossbay.usage.models import Bundle, CreditSession, UsageDaily, UsageEvent, UsageRecord
 
@@ -24,14 +24,14 @@ __all__ = [
     "AuthToken",
     "Base",
     "Bundle",
-    "CreditSession",
-    "Customer",
-    "Esim",
     "CouponCode",
     "CouponRedemption",
+    "CreditSession",
+    "Customer",
+    "CustomerCoupon",
+    "Esim",
     "EsimTransition",
     "IdempotencyRecord",
-    "CustomerCoupon",
     "Identity",
     "Job",
     "KnownDevice",
@@ -46,18 +46,18 @@ __all__ = [
     "PasswordGuard",
     "Payment",
     "PriceChange",
+    "Promotion",
     "ProviderEvent",
     "ReconciliationDifference",
     "ReconciliationRun",
     "SmdpProgressNotice",
-    "Promotion",
+    "StaffAccount",
+    "StaffSession",
     "Ticket",
     "TicketMessage",
     "UsageDaily",
     "UsageEvent",
     "UsageRecord",
-    "StaffAccount",
-    "StaffSession",
     "WalletTopup",
     "alipay_models",
     "card_models",

@@ -46,6 +46,6 @@ JOB_KINDS: dict[str, JobKind] = {
     RECONCILE_DAY_JOB: JobKind(reconcile_yesterday, every=timedelta(days=1)),
     RELEASE_PROFILE_JOB: JobKind(release_terminated_profile),
     usage_jobs.EXPIRE_BUNDLES_JOB: JobKind(usage_jobs.expire_bundles, every=timedelta(minutes=1)),
-    usage_jobs.CLOSE_ABANDONED_JOB: JobKind(usage_jobs.close_abandoned_sessions, every=timedelta(minutes=1)),
     price_changes.APPLY_JOB: JobKind(price_changes.apply_price_changes, every=timedelta(minutes=1)),
+    usage_jobs.CLOSE_ABANDONED_JOB: JobKind(usage_jobs.close_abandoned_sessions, every=timedelta(minutes=1)),
 }

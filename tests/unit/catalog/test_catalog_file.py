@@ -216,7 +216,9 @@ def test_malformed_package_names_code_and_field(
 
 
 def test_prices_in_other_currencies_load_as_set(tmp_path: Path) -> None:
-    (spec,) = load_catalog(_write(tmp_path, [_mutated(lambda p: p.update(prices={"CNY": 2600, "MOP": 2900}))]))
+    (spec,) = load_catalog(
+        _write(tmp_path, [_mutated(lambda p: p.update(prices={"CNY": 2600, "MOP": 2900}))])
+    )
     assert (spec.price_amount, spec.currency) == (2800, "HKD")
     assert spec.other_prices == {"CNY": 2600, "MOP": 2900}
 
