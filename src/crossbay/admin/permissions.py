@@ -17,6 +17,8 @@ class Action(StrEnum):
     PACKAGES_VIEW = "packages.view"
     PACKAGES_SALE = "packages.sale"  # take a package off sale or put it back
     PRICES_SCHEDULE = "prices.schedule"
+    PROMOTIONS_VIEW = "promotions.view"
+    PROMOTIONS_MANAGE = "promotions.manage"  # create, switch off/on, generate and export codes
     CUSTOMERS_VIEW = "customers.view"
     IDENTITY_REVEAL = "identity.reveal"
     ORDERS_VIEW = "orders.view"
@@ -39,6 +41,10 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.PACKAGES_VIEW: frozenset({ADMIN, CATALOG, SUPPORT, FINANCE}),
     Action.PACKAGES_SALE: frozenset({ADMIN, CATALOG}),
     Action.PRICES_SCHEDULE: frozenset({ADMIN, CATALOG}),
+    # Finance reads campaigns and their uses (discounts are contra-revenue); only catalog runs them.
+    Action.PROMOTIONS_VIEW: frozenset({ADMIN, CATALOG, FINANCE}),
+    # Codes are money to whoever holds them: exporting them is managing, not reading.
+    Action.PROMOTIONS_MANAGE: frozenset({ADMIN, CATALOG}),
     Action.CUSTOMERS_VIEW: frozenset({ADMIN, SUPPORT, FINANCE}),
     # Seeing a full name and document number is for support checking a caller, and is audited.
     Action.IDENTITY_REVEAL: frozenset({ADMIN, SUPPORT}),

@@ -8,6 +8,7 @@ from crossbay.admin import (  # noqa: F401
     esim_routes,
     finance_routes,
     order_routes,
+    promotions_routes,
     report_routes,
     signin_routes,
     ticket_routes,
