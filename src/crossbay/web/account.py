@@ -25,6 +25,7 @@ from crossbay.web.messages import CHOOSE_DOCUMENT_TYPE, ENTER_BIRTH_DATE, NOTICE
 from crossbay.web.pages import CsrfChecked, CustomerDep, PageDep, PageRoute, error_title, redirect
 from crossbay.web.rendering import Page
 from crossbay.web.security import safe_next
+from crossbay.web.usage_views import gauge_of, quick_top_ups
 from crossbay.web.views import esim_view
 
 router = APIRouter(route_class=PageRoute)
@@ -43,8 +44,12 @@ def home(
         latest = payments.latest_payments(session, [o.id for o in recent])
         order_list = [order_read(o, latest.get(o.id), page.language) for o in recent]
         identity = kyc.get_identity_view(session, customer_id=customer.id, pii=page.runtime.pii)
+        top_ups = quick_top_ups(session, [e for e in reads if e.status in esims.TOPUP_ALLOWED], page.language)
+    now = page.runtime.clock.now()
     return page.render(
         "home.html",
+        gauges={e.id: gauge_of(e, now=now) for e in reads},
+        quick_top_ups=top_ups,
         balance=page.money(balance),
         identity=identity,
         orders=order_list,

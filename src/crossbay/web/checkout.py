@@ -234,6 +234,16 @@ def order_page(
             page.language,
             support_read(ticket),
         )
+        # A new eSIM is installed from here, one screen sooner than from its own page.
+        installable = (
+            read.kind == "new_esim"
+            and read.status == states.FULFILLED
+            and read.esim_id is not None
+            and esims.activation_code_of(
+                esims.get_owned_esim(session, customer_id=customer.id, esim_id=read.esim_id)
+            )
+            is not None
+        )
     # The cashier sends the payer back with redirect_status=failed when the card was declined.
     declined = redirect_status == "failed" and read.status == states.PENDING_PAYMENT
     return page.render(
@@ -241,4 +251,5 @@ def order_page(
         order=read,
         refresh=REFRESH_SECONDS.get(read.status),
         notice=page._(NOTICES["payment_failed"]) if declined else None,
+        install_qr=installable,
     )

@@ -10,7 +10,9 @@ from crossbay.db import transaction
 from crossbay.esim import service as esims
 from crossbay.esim.activation import parse_activation_code, qr_svg
 from crossbay.esim.routes import esim_reads, owned_activation_code
+from crossbay.usage import service as usage
 from crossbay.web.pages import CustomerDep, PageDep, PageRoute
+from crossbay.web.usage_views import CHART_DAYS, usage_chart
 from crossbay.web.views import esim_view
 
 router = APIRouter(route_class=PageRoute)
@@ -42,6 +44,7 @@ def esim_page(esim_id: str, page: PageDep, customer: CustomerDep, session: Sessi
     with transaction(session):
         esim = esims.get_owned_esim(session, customer_id=customer.id, esim_id=esim_id)
         read = esim_reads(session, [esim], page.language)[0]
+        daily = usage.daily_usage(session, esim_id=esim.id, days=CHART_DAYS, now=page.runtime.clock.now())
     smdp_address, matching_id = (
         parse_activation_code(read.activation_code) if read.activation_code else (None, None)
     )
@@ -55,6 +58,7 @@ def esim_page(esim_id: str, page: PageDep, customer: CustomerDep, session: Sessi
         smdp_address=smdp_address,
         matching_id=matching_id,
         refresh=PREPARING_REFRESH_SECONDS if read.activation_code is None else None,
+        chart=usage_chart(daily, {d.day: page.calendar_day(d.day, short=True) for d in daily}),
     )
 
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from babel.dates import format_date, format_datetime
+from babel.dates import format_date, format_datetime, format_skeleton
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
@@ -95,6 +95,15 @@ class Page:
         if at is None:
             return ""
         return format_date(at.astimezone(HONG_KONG).date(), "medium", locale=_BABEL_LOCALE[self.language])
+
+    def calendar_day(self, day: date, *, short: bool = False) -> str:
+        """A Hong Kong calendar day (usage is counted by them): "26 Nov 2026", or "26 Nov" when short."""
+        locale = _BABEL_LOCALE[self.language]
+        return (
+            format_skeleton("MMMd", day, locale=locale)
+            if short
+            else format_date(day, "medium", locale=locale)
+        )
 
     def csrf_token(self) -> str:
         cookie = self.request.cookies.get(CSRF_COOKIE) or self._new_csrf_cookie
