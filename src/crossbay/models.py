@@ -6,7 +6,14 @@ from crossbay.audit.models import AuditEvent, KnownDevice
 from crossbay.catalog.models import Package
 from crossbay.catalog.price_changes import PriceChange
 from crossbay.db import Base
-from crossbay.esim.models import Esim, EsimTransition, SmdpProgressNotice
+from crossbay.esim.models import (
+    Esim,
+    EsimTransition,
+    ProfileBatch,
+    ProfileStockAlert,
+    SmdpProgressNotice,
+    StockProfile,
+)
 from crossbay.identity.models import AuthToken, Customer, OtpChallenge, PasswordGuard
 from crossbay.jobs.models import Job
 from crossbay.kyc.models import Identity
@@ -46,6 +53,8 @@ __all__ = [
     "PasswordGuard",
     "Payment",
     "PriceChange",
+    "ProfileBatch",
+    "ProfileStockAlert",
     "Promotion",
     "ProviderEvent",
     "ReconciliationDifference",
@@ -53,6 +62,7 @@ __all__ = [
     "SmdpProgressNotice",
     "StaffAccount",
     "StaffSession",
+    "StockProfile",
     "Ticket",
     "TicketMessage",
     "UsageDaily",

@@ -93,6 +93,8 @@ class Settings(BaseSettings):
     wallet_topup_max: int = 100_000
     wallet_topup_monthly_max: int = 300_000
     identity_esim_quota: int = 10
+    # Profiles held per SM-DP+ at or below which staff are alerted (once per crossing) to buy a batch.
+    profile_stock_low_threshold: int = 50
 
     card_api_url: str | None = None
     card_secret_key: str | None = None

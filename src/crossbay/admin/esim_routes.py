@@ -14,7 +14,7 @@ from crossbay.admin.routing import ActorDep, AdminPageDep, get, post, redirect
 from crossbay.api.deps import RuntimeDep, SessionDep
 from crossbay.db import transaction
 from crossbay.errors import FieldProblem, NotFound
-from crossbay.esim import lifecycle
+from crossbay.esim import inventory, lifecycle
 from crossbay.esim import service as esims
 from crossbay.esim.states import TRANSITIONS
 from crossbay.usage import service as usage
@@ -22,7 +22,10 @@ from crossbay.usage import service as usage
 
 @get("/esims", Action.ESIMS_VIEW)
 def find(
-    page: AdminPageDep, session: SessionDep, q: Annotated[str | None, Query(max_length=40)] = None
+    page: AdminPageDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    q: Annotated[str | None, Query(max_length=40)] = None,
 ) -> Response:
     text = (q or "").strip()
     if text:
@@ -34,7 +37,9 @@ def find(
             )
         if esim is not None:
             return redirect(f"/admin/esims/{esim.id}")
-    return page.render("esims.html", searched=bool(text), q=text)
+    with transaction(session):
+        stock = inventory.stock_levels(session, threshold=runtime.settings.profile_stock_low_threshold)
+    return page.render("esims.html", searched=bool(text), q=text, stock=stock)
 
 
 @get("/esims/{esim_id}", Action.ESIMS_VIEW)

@@ -13,6 +13,7 @@ from prometheus_client.registry import Collector
 
 from crossbay.api.deps import RuntimeDep
 from crossbay.db import transaction
+from crossbay.esim.inventory import stock_metrics
 from crossbay.jobs import service as jobs
 from crossbay.migrate import head_revision
 from crossbay.orders import service as order_service
@@ -50,9 +51,11 @@ class DatabaseCollector(Collector):
             for status, count in jobs.queue_depth(session).items():
                 queue.add_metric([status], count)
             support = support_metrics(session)
+            stock = stock_metrics(session, threshold=self.runtime.settings.profile_stock_low_threshold)
         yield orders
         yield queue
         yield from support
+        yield from stock
 
 
 DATABASE_COLLECTOR = DatabaseCollector()

@@ -34,6 +34,7 @@ TITLES: dict[str, str] = {
     "guardian_required": "Customers under 16 must be registered by a guardian",
     "identity_required": "Please complete real-name registration first",
     "identity_quota_exceeded": "This identity document already holds the maximum number of eSIMs",
+    "esim_out_of_stock": "New eSIMs are sold out for now. Please try again later",
     "identity_locked": "The identity cannot be changed while eSIMs are registered to it",
     "idempotency_key_required": "An Idempotency-Key header is required",
     "idempotency_key_reused": "This Idempotency-Key was used with a different request",

@@ -1,4 +1,5 @@
-"""``crossbay esims suspend|resume|terminate ID --reason``: staff actions until the back office has buttons.
+"""``crossbay esims suspend|resume|terminate ID --reason``: staff actions until the back office has buttons;
+``crossbay esims stock`` shows profile stock per SM-DP+ and ``crossbay esims stock load FILE`` adds a batch.
 
 The back office calls the same use cases in crossbay.esim.lifecycle.
 """
@@ -7,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from sqlalchemy.orm import Session
@@ -16,7 +18,14 @@ from crossbay.esim import lifecycle
 from crossbay.esim.models import Esim
 from crossbay.settings import Settings
 
-esims_app = typer.Typer(help="eSIMs, for staff: suspend, resume, terminate.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from crossbay.runtime import Runtime
+
+esims_app = typer.Typer(
+    help="eSIMs, for staff: suspend, resume, terminate; profile stock.", no_args_is_help=True
+)
+stock_app = typer.Typer(help="Profile stock per SM-DP+: show it, or load a batch of ICCIDs.")
+esims_app.add_typer(stock_app, name="stock")
 
 EsimId = Annotated[str, typer.Argument(help="The eSIM (esim_…).")]
 Reason = Annotated[str, typer.Option(help="Why: kept on the eSIM's timeline for staff.", min=1)]
@@ -85,4 +94,90 @@ def terminate(esim_id: EsimId, reason: Reason) -> None:
             s, esim_id=i, reason=r, settings=settings, now=now
         ),
         "terminated",
+    )
+
+
+def _start() -> tuple[Settings, Runtime]:
+    from crossbay.logs import configure_logging
+    from crossbay.runtime import build_runtime
+    from crossbay.settings import SettingsError, load_settings
+
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        typer.echo(f"crossbay: cannot start: {error}", err=True)
+        raise typer.Exit(2) from None
+    configure_logging(settings.log_level)
+    return settings, build_runtime(settings)
+
+
+@stock_app.callback(invoke_without_command=True)
+def stock(ctx: typer.Context) -> None:
+    """Profiles per SM-DP+: loaded, allocated to eSIMs, available, and unlisted (allocated by the SM-DP+
+    without being loaded here). LOW marks stock at or below CROSSBAY_PROFILE_STOCK_LOW_THRESHOLD."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from crossbay.db import transaction
+    from crossbay.esim import inventory
+
+    settings, runtime = _start()
+    try:
+        with runtime.sessions() as session, transaction(session):
+            levels = inventory.stock_levels(session, threshold=settings.profile_stock_low_threshold)
+    finally:
+        runtime.close()
+    if not levels:
+        typer.echo("no profile stock loaded (crossbay esims stock load FILE)")
+        return
+    typer.echo("smdp\tloaded\tallocated\tavailable\tunlisted\tlow")
+    for level in levels:
+        low = "LOW" if level.loaded and level.low else "-"
+        typer.echo(
+            f"{level.smdp}\t{level.loaded}\t{level.allocated}\t{level.available}\t{level.unlisted}\t{low}"
+        )
+
+
+@stock_app.command("load")
+def load_stock(
+    iccid_file: Annotated[
+        Path, typer.Argument(help="One ICCID a line, as the vendor sent them (# comments allowed).")
+    ],
+    smdp: Annotated[
+        str | None, typer.Option(help="The SM-DP+ (its ES2+ host); default: the one configured.")
+    ] = None,
+    label: Annotated[
+        str | None, typer.Option(help="The vendor's batch reference; default: the file name.")
+    ] = None,
+) -> None:
+    """Add a batch of profiles bought from the SM-DP+ vendor. Every line must be a Luhn-valid ICCID, else
+    nothing is loaded; ICCIDs already held are skipped."""
+    from crossbay.db import transaction
+    from crossbay.errors import CrossbayError
+    from crossbay.esim import inventory
+
+    try:
+        lines = iccid_file.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        typer.echo(f"crossbay: cannot read {iccid_file}: {error}", err=True)
+        raise typer.Exit(2) from None
+    settings, runtime = _start()
+    try:
+        iccids = inventory.parse_iccids(lines)
+        with runtime.sessions() as session, transaction(session):
+            loaded = inventory.load_batch(
+                session,
+                smdp=smdp or inventory.smdp_of(settings),
+                iccids=iccids,
+                label=label or iccid_file.name,
+                now=runtime.clock.now(),
+            )
+            available = inventory.available_profiles(session, smdp=loaded.smdp)
+    except CrossbayError as error:
+        typer.echo(f"crossbay: {error.code}: {error.detail or ''}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        runtime.close()
+    typer.echo(
+        f"{loaded.batch_id}: {loaded.added} profiles added to {loaded.smdp}"
+        f" ({loaded.already_held} already held); {available} available"
     )

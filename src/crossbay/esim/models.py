@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crossbay.db import Base
@@ -72,3 +72,44 @@ class SmdpProgressNotice(Base):
     # When the SM-DP+ says it happened, and when we heard of it.
     occurred_at: Mapped[datetime | None]
     received_at: Mapped[datetime]
+
+
+class ProfileBatch(Base):
+    """A batch of profiles bought from an SM-DP+ vendor and loaded as a list of ICCIDs."""
+
+    __tablename__ = "profile_batches"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    # The SM-DP+ the profiles live on, named by its ES2+ host (see crossbay.esim.inventory.smdp_of).
+    smdp: Mapped[str] = mapped_column(String(255), index=True)
+    # The vendor's reference or the file it came in: for staff, never parsed.
+    label: Mapped[str] = mapped_column(String(200))
+    # ICCIDs this batch added (ones already held are not counted twice).
+    profiles: Mapped[int] = mapped_column(Integer)
+    loaded_at: Mapped[datetime]
+
+
+class StockProfile(Base):
+    """One profile we hold at an SM-DP+, and the eSIM it went to once a downloadOrder allocated it."""
+
+    __tablename__ = "stock_profiles"
+    __table_args__ = (Index("ix_stock_profiles_smdp_esim_id", "smdp", "esim_id"),)
+
+    iccid: Mapped[str] = mapped_column(String(22), primary_key=True)
+    smdp: Mapped[str] = mapped_column(String(255))
+    # None: the SM-DP+ allocated a profile that was never loaded here ("unlisted").
+    batch_id: Mapped[str | None] = mapped_column(ForeignKey("profile_batches.id"))
+    esim_id: Mapped[str | None] = mapped_column(String(40), unique=True)
+    allocated_at: Mapped[datetime | None]
+
+
+class ProfileStockAlert(Base):
+    """One SM-DP+'s low-stock alert: raised once when stock falls to the threshold, cleared on restock."""
+
+    __tablename__ = "profile_stock_alerts"
+
+    smdp: Mapped[str] = mapped_column(String(255), primary_key=True)
+    low_since: Mapped[datetime | None]
+    # How many times stock crossed into low: the Prometheus counter.
+    alerts: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime]

@@ -7,6 +7,7 @@ from typing import Any
 
 from crossbay.catalog import price_changes
 from crossbay.db import transaction
+from crossbay.esim import stock_watch
 from crossbay.esim.jobs import release_terminated_profile
 from crossbay.esim.lifecycle import RELEASE_PROFILE_JOB
 from crossbay.jobs.worker import JobKind
@@ -45,6 +46,7 @@ JOB_KINDS: dict[str, JobKind] = {
     support_watch.WATCH_JOB: JobKind(support_watch.watch_late_orders, every=support_watch.SWEEP_EVERY),
     RECONCILE_DAY_JOB: JobKind(reconcile_yesterday, every=timedelta(days=1)),
     RELEASE_PROFILE_JOB: JobKind(release_terminated_profile),
+    stock_watch.STOCK_WATCH_JOB: JobKind(stock_watch.watch_profile_stock, every=stock_watch.SWEEP_EVERY),
     usage_jobs.EXPIRE_BUNDLES_JOB: JobKind(usage_jobs.expire_bundles, every=timedelta(minutes=1)),
     price_changes.APPLY_JOB: JobKind(price_changes.apply_price_changes, every=timedelta(minutes=1)),
     usage_jobs.CLOSE_ABANDONED_JOB: JobKind(usage_jobs.close_abandoned_sessions, every=timedelta(minutes=1)),

@@ -10,12 +10,17 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from crossbay.catalog import service as catalog
 from crossbay.db import transaction
+from crossbay.esim import inventory
 from crossbay.esim import service as esims
+from crossbay.kyc.errors import IdentityQuotaExceeded, IdentityRequired
 from crossbay.money import Money
 from crossbay.orders import service as orders
 from crossbay.orders import states
+from crossbay.orders.models import Order
 from crossbay.payments import service as payments
 from crossbay.payments.checkout import close_checkout
 from crossbay.payments.providers import REFUND_SUCCEEDED
@@ -35,6 +40,9 @@ def fulfil_order(runtime: Runtime, payload: dict[str, Any]) -> None:
             orders.transition(order, states.FULFILLING, now=runtime.clock.now())
         if order.status != states.FULFILLING:
             return  # already fulfilled, or failed meanwhile
+        fresh = order.kind == orders.NEW_ESIM and order.esim_id is None
+        if fresh and not _within_quota(runtime, session, order):
+            return
         if order.kind == orders.NEW_ESIM:
             esim = esims.start_profile(
                 session, customer_id=order.customer_id, order_id=order.id, now=runtime.clock.now()
@@ -48,6 +56,13 @@ def fulfil_order(runtime: Runtime, payload: dict[str, Any]) -> None:
             iccid = runtime.es2plus.download_order(call_id=download_call)
             with runtime.sessions() as session, transaction(session):
                 esims.record_iccid(session, esim_id=esim_id, iccid=iccid, now=runtime.clock.now())
+                inventory.allocate(
+                    session,
+                    smdp=inventory.smdp_of(runtime.settings),
+                    iccid=iccid,
+                    esim_id=esim_id,
+                    now=runtime.clock.now(),
+                )
                 orders.record_step(
                     orders.get_order(session, order_id, lock=True),
                     "profile_reserved",
@@ -84,6 +99,21 @@ def fulfil_order(runtime: Runtime, payload: dict[str, Any]) -> None:
     log.info("order fulfilled", extra={"order_id": order_id})
 
 
+def _within_quota(runtime: Runtime, session: Session, order: Order) -> bool:
+    """Checked again before the profile is ordered; a paid order over quota fails and is refunded.
+
+    Runs inside fulfilment's first transaction, with the order row locked.
+    """
+    try:
+        orders.recheck_identity_quota(session, order=order, quota=runtime.settings.identity_esim_quota)
+    except (IdentityQuotaExceeded, IdentityRequired) as refused:
+        orders.record_step(order, refused.code, now=runtime.clock.now())
+        orders.fail_order(session, order_id=order.id, settings=runtime.settings, now=runtime.clock.now())
+        log.warning("paid order refused at fulfilment: " + refused.code, extra={"order_id": order.id})
+        return False
+    return True
+
+
 def give_up_fulfilment(runtime: Runtime, payload: dict[str, Any]) -> None:
     with runtime.sessions() as session, transaction(session):
         orders.fail_order(
@@ -109,6 +139,8 @@ def cancel_unused_profile(runtime: Runtime, payload: dict[str, Any]) -> None:
     runtime.es2plus.cancel_order(
         call_id=esims.cancel_call_id(esim), iccid=esim.iccid, final_profile_status="Available"
     )
+    with runtime.sessions() as session, transaction(session):
+        inventory.give_back(session, iccid=esim.iccid)
     log.info("unused profile handed back to the SM-DP+", extra={"esim_id": esim.id})
 
 

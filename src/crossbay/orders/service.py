@@ -13,6 +13,7 @@ from crossbay.catalog import service as catalog
 from crossbay.catalog.models import Package
 from crossbay.db import new_id
 from crossbay.errors import Conflict, FieldProblem, ValidationFailed
+from crossbay.esim import inventory
 from crossbay.esim import service as esims
 from crossbay.i18n import translate
 from crossbay.identity import pins
@@ -128,6 +129,7 @@ def place_order(
         )
     if priced.purpose == NEW_ESIM:
         _check_identity_quota(session, customer_id=customer_id, quota=settings.identity_esim_quota)
+        _check_profile_stock(session, settings=settings)
     order = Order(
         id=new_id("ord"),
         customer_id=customer_id,
@@ -192,7 +194,9 @@ def place_order(
     return order
 
 
-def _check_identity_quota(session: Session, *, customer_id: str, quota: int) -> None:
+def _check_identity_quota(
+    session: Session, *, customer_id: str, quota: int, excluding: str | None = None
+) -> None:
     identity = kyc.require_verified_identity(session, customer_id=customer_id)
     holders = kyc.lock_document_holders(session, identity=identity)
     held = esims.count_live_esims(session, customer_ids=holders)
@@ -203,9 +207,33 @@ def _check_identity_quota(session: Session, *, customer_id: str, quota: int) -> 
             Order.status.in_(states.OPEN),
             # Once fulfilment has created the eSIM row, the eSIM itself is counted above.
             Order.esim_id.is_(None),
+            Order.id != (excluding or ""),
         )
     )
     kyc.check_quota(held + int(pending or 0), quota)
+
+
+def recheck_identity_quota(session: Session, *, order: Order, quota: int) -> None:
+    """At fulfilment, before the eSIM exists: this paid order must still fit its document's quota
+    (the quota may have been lowered, or the identity changed, since it was placed)."""
+    _check_identity_quota(session, customer_id=order.customer_id, quota=quota, excluding=order.id)
+
+
+def _check_profile_stock(session: Session, *, settings: Settings) -> None:
+    """Fail before payment when every profile we hold at the SM-DP+ is promised to an order on its way.
+
+    Only for an SM-DP+ whose stock is loaded here; fulfilment stays the authority (a race past this
+    check ends in the SM-DP+'s answer, and a refusal there is refunded).
+    """
+    available = inventory.available_profiles(session, smdp=inventory.smdp_of(settings))
+    if available is None:
+        return
+    awaiting = session.scalar(
+        select(func.count()).where(
+            Order.kind == NEW_ESIM, Order.status.in_(states.OPEN), Order.esim_id.is_(None)
+        )
+    )
+    inventory.require_stock(available=available, awaiting=int(awaiting or 0))
 
 
 def holds_or_awaits_esim(session: Session, *, customer_id: str) -> bool:
