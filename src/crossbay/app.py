@@ -22,6 +22,7 @@ from crossbay.esim.routes import router as esim_router
 from crossbay.identity.routes import router as identity_router
 from crossbay.kyc.routes import router as kyc_router
 from crossbay.network.routes import router as network_router
+from crossbay.notify.routes import router as notify_router
 from crossbay.orders.routes import router as orders_router
 from crossbay.payments.routes import router as webhooks_router
 from crossbay.payments.wallet_routes import router as wallet_router
@@ -80,6 +81,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         promotions_router,
         audit_router,
         support_router,
+        notify_router,
         webhooks_router,
         ops_router,
         web_router,
@@ -88,9 +90,10 @@ def create_app(runtime: Runtime) -> FastAPI:
         app.include_router(router)
     if runtime.settings.sandbox:
         # Imported only here: with sandbox mode off, no /sandbox path exists at all.
-        from crossbay.sandbox import alipay, card, smdp, sms, wechatpay
+        from crossbay.sandbox import alipay, card, email, network, smdp, sms, wechatpay
 
-        for router in (alipay.router, card.router, smdp.router, sms.router, wechatpay.router):
+        sandboxes = (alipay.router, card.router, email.router, network.router, smdp.router, sms.router)
+        for router in (*sandboxes, wechatpay.router):
             app.include_router(router, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.middleware("http")(_observe)

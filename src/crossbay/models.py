@@ -18,17 +18,19 @@ from crossbay.identity.models import AuthToken, Customer, OtpChallenge, Password
 from crossbay.jobs.models import Job
 from crossbay.kyc.models import Identity
 from crossbay.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
+from crossbay.notify.models import AutoRenewal, Notification, NotifyCursor, ReminderSent, ReminderSettings
 from crossbay.orders.models import Order, OrderEvent, OrderLine
 from crossbay.payments.models import Payment, ProviderEvent, WalletTopup
 from crossbay.payments.reconciliation_models import ReconciliationDifference, ReconciliationRun
 from crossbay.promotions.models import CouponCode, CouponRedemption, CustomerCoupon, Promotion
-from crossbay.sandbox import alipay_models, card_models, smdp_models, sms, wechatpay_models
+from crossbay.sandbox import alipay_models, card_models, email, smdp_models, sms, wechatpay_models
 from crossbay.support.models import Ticket, TicketMessage
 from crossbay.usage.models import Bundle, CreditSession, UsageDaily, UsageEvent, UsageRecord
 
 __all__ = [
     "AuditEvent",
     "AuthToken",
+    "AutoRenewal",
     "Base",
     "Bundle",
     "CouponCode",
@@ -45,6 +47,8 @@ __all__ = [
     "LedgerAccount",
     "LedgerEntry",
     "LedgerTransaction",
+    "Notification",
+    "NotifyCursor",
     "Order",
     "OrderEvent",
     "OrderLine",
@@ -59,6 +63,8 @@ __all__ = [
     "ProviderEvent",
     "ReconciliationDifference",
     "ReconciliationRun",
+    "ReminderSent",
+    "ReminderSettings",
     "SmdpProgressNotice",
     "StaffAccount",
     "StaffSession",
@@ -71,6 +77,7 @@ __all__ = [
     "WalletTopup",
     "alipay_models",
     "card_models",
+    "email",
     "smdp_models",
     "sms",
     "wechatpay_models",

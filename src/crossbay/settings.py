@@ -138,6 +138,15 @@ class Settings(BaseSettings):
     sms_auth_token: str | None = None
     sms_sender: str = "crossbay"
 
+    # Email (reminders): an SMTP relay. Unset in sandbox mode: a local SMTP sink (sandbox/email.py).
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str = "crossbay <no-reply@crossbay.example>"
+    smtp_starttls: bool = True
+    smtp_timeout_seconds: float = 10.0
+
     # The network partner's key for /network/* (usage records, credit control).
     network_api_key: str | None = None
     # Credit control (Gy): the slice granted per request, how long a grant is valid, and how long a

@@ -81,6 +81,8 @@ TITLES: dict[str, str] = {
     "credit_session_closed": "This credit-control session is closed",
     "credit_session_exists": "This credit-control session id is already in use",
     "credit_request_out_of_order": "This request number is older than the last one answered",
+    "invalid_email": "This email address is not valid",
+    "email_error": "The email could not be sent",
     "internal_error": "Something went wrong on our side",
 }
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter, Response
-from pydantic import BaseModel
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from crossbay.api.auth import CurrentCustomer
-from crossbay.api.deps import SessionDep
+from crossbay.api.deps import RuntimeDep, SessionDep
 from crossbay.api.language import Language
+from crossbay.audit.http import origin_of
 from crossbay.catalog import service as catalog
 from crossbay.catalog.models import Package
 from crossbay.db import transaction
@@ -19,6 +20,7 @@ from crossbay.esim import service
 from crossbay.esim.activation import install_links, qr_png, qr_svg
 from crossbay.esim.models import Esim
 from crossbay.i18n import localized
+from crossbay.notify import auto_renew
 from crossbay.usage import service as usage
 from crossbay.usage.models import Bundle
 
@@ -156,3 +158,42 @@ def qr_png_route(esim_id: str, customer: CurrentCustomer, session: SessionDep) -
 def qr_svg_route(esim_id: str, customer: CurrentCustomer, session: SessionDep) -> Response:
     code = owned_activation_code(session, customer_id=customer.id, esim_id=esim_id)
     return Response(qr_svg(code), media_type="image/svg+xml", headers=_NO_STORE)
+
+
+class AutoRenewUpdate(BaseModel):
+    package_id: str | None = Field(
+        max_length=40, description="A top-up package on sale; null turns auto-renew off"
+    )
+    # Additive to API.md: turning auto-renew on is a standing payment instruction, authorised once.
+    pin: str | None = Field(default=None, max_length=16, description="The payment PIN (or give password)")
+    password: str | None = Field(default=None, max_length=256, description="The login password")
+
+
+@router.put("/esims/{esim_id}/auto-renew", response_model=EsimRead)
+def set_auto_renew(
+    esim_id: str,
+    body: AutoRenewUpdate,
+    request: Request,
+    customer: CurrentCustomer,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    language: Language,
+) -> EsimRead:
+    """When the eSIM's last pack of this package's kind runs out or expires, buy it from the wallet.
+
+    Turning it on needs the payment PIN (or login password): later renewals are paid without one.
+    """
+    with transaction(session):
+        session.add(customer)
+        esim = auto_renew.set_auto_renew(
+            session,
+            customer=customer,
+            esim_id=esim_id,
+            package_id=body.package_id,
+            pin=body.pin,
+            password=body.password,
+            settings=runtime.settings,
+            now=runtime.clock.now(),
+            origin=origin_of(request, runtime.settings),
+        )
+        return esim_reads(session, [esim], language)[0]

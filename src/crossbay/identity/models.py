@@ -19,6 +19,8 @@ class Customer(Base):
     payment_pin_failures: Mapped[int] = mapped_column(default=0, server_default="0")
     payment_pin_locked_until: Mapped[datetime | None]
     preferred_payment_method: Mapped[str | None] = mapped_column(String(16))
+    # Optional, for reminders by email; verified only as well-formed (notify.service.set_email).
+    email: Mapped[str | None] = mapped_column(String(254))
     created_at: Mapped[datetime]
 
 

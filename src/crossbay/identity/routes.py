@@ -141,6 +141,7 @@ def me(customer: CurrentCustomer, session: SessionDep, runtime: RuntimeDep, lang
         has_password=customer.password_hash is not None,
         has_payment_pin=customer.payment_pin_hash is not None,
         preferred_payment_method=customer.preferred_payment_method,
+        email=customer.email,
         identity=identity_read(view),
         wallet=WalletSummary(balance=MoneyRead.of(balance, language)),
         quota=QuotaSummary(

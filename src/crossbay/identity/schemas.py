@@ -69,6 +69,8 @@ class MeRead(BaseModel):
     has_password: bool
     has_payment_pin: bool
     preferred_payment_method: str | None
+    # Additive: where reminders are emailed (PUT /api/v1/me/email), if anywhere.
+    email: str | None = None
     identity: IdentityRead
     wallet: WalletSummary
     quota: QuotaSummary

@@ -11,6 +11,7 @@ from crossbay.esim import stock_watch
 from crossbay.esim.jobs import release_terminated_profile
 from crossbay.esim.lifecycle import RELEASE_PROFILE_JOB
 from crossbay.jobs.worker import JobKind
+from crossbay.notify import jobs as notify_jobs
 from crossbay.orders import fulfilment
 from crossbay.orders.service import CANCEL_PROFILE_JOB, EXPIRE_JOB, FULFIL_JOB, RECONCILE_JOB, REFUND_JOB
 from crossbay.payments import service as payments
@@ -37,6 +38,8 @@ def send_sms(runtime: Runtime, payload: dict[str, Any]) -> None:
 
 JOB_KINDS: dict[str, JobKind] = {
     "notify.sms": JobKind(send_sms),
+    notify_jobs.EMAIL_JOB: JobKind(notify_jobs.send_email),
+    notify_jobs.REMINDERS_JOB: JobKind(notify_jobs.sweep_reminders, every=notify_jobs.SWEEP_EVERY),
     FULFIL_JOB: JobKind(fulfilment.fulfil_order, give_up=fulfilment.give_up_fulfilment),
     EXPIRE_JOB: JobKind(fulfilment.expire_order),
     REFUND_JOB: JobKind(fulfilment.refund_payment),

@@ -365,6 +365,20 @@ def pay_with_wallet(
     return order
 
 
+def pay_by_standing_instruction(
+    session: Session, *, customer_id: str, order_id: str, settings: Settings, now: datetime
+) -> Order:
+    """Stored value pays without a PIN for an instruction the customer authorised with one (auto-renew)."""
+    order = get_owned_order(session, customer_id=customer_id, order_id=order_id)
+    session.refresh(order, with_for_update=True)
+    if order.status != states.PENDING_PAYMENT or order.payment_method != wallet.WALLET:
+        raise OrderNotPayable()
+    payment = payments.latest_payments(session, [order.id])[order.id]
+    wallet.pay_from_wallet(session, payment=payment, customer_id=customer_id, now=now)
+    _settle_order(session, payment, settings=settings, now=now)
+    return order
+
+
 def _settle_order(session: Session, payment: Payment, *, settings: Settings, now: datetime) -> None:
     """Paid: fulfil it, or, if it can no longer be fulfilled, give the money back."""
     assert payment.order_id is not None

@@ -13,6 +13,7 @@ from crossbay.catalog.models import Package
 from crossbay.clock import hk_date
 from crossbay.db import new_id
 from crossbay.esim import service as esims
+from crossbay.notify.preferences import first_alert_percent
 from crossbay.usage.balances import emit_events
 from crossbay.usage.models import Bundle, UsageDaily
 from crossbay.usage.rating import ACTIVE, ALERT_LEVELS, EXHAUSTED, EXPIRED, QUEUED, bundle_expiry
@@ -60,7 +61,8 @@ def add_bundle(session: Session, *, esim_id: str, order_id: str, package: Packag
         throttle_kbps=fair_use_kbps(package.fair_use),
         data_reserved_bytes=0,
         voice_reserved_seconds=0,
-        next_alert_percent=ALERT_LEVELS[0],
+        # The customer's own low-quota level (reminders), else the default first level.
+        next_alert_percent=first_alert_percent(session, esim_id) or ALERT_LEVELS[0],
     )
     session.add(bundle)
     return bundle
