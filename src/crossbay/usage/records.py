@@ -1,12 +1,15 @@
 """Usage records from the network, rated in batches, each applied exactly once.
 
 A batch is one transaction: the bundles of its eSIMs are locked first, then the
-record ids already applied are looked up (so a concurrent batch carrying the
-same records waits for the first and then sees them), the new records are rated
-in memory in usage order, and the records, the bundles, the daily counters and
-the bundle events are written back in a few set-based statements (COPY on
-PostgreSQL). Records for an unknown ICCID or outside every bundle are stored
-with that result, never dropped.
+new records are rated in memory (``batch.rate_batch``: the one-active-bundle
+case in one pass, the rest record by record in usage order), and the records,
+the bundles, the daily counters and the bundle events are written back in a few
+set-based statements. Records applied before are found by the unique record id:
+on PostgreSQL the binary COPY of the batch runs in a savepoint and a duplicate
+sends the batch back to be rated without it (a concurrent batch carrying the
+same records makes the COPY wait for its end, then fail); on SQLite they are
+looked up first. Records for an unknown ICCID or outside every bundle are
+stored with that result, never dropped.
 """
 
 from __future__ import annotations
@@ -16,23 +19,22 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
-from operator import attrgetter
-from typing import Any
+from datetime import datetime
+from typing import Any, NamedTuple
 
 import psycopg
 from sqlalchemy import insert, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from crossbay.clock import Clock, hk_date
+from crossbay.clock import Clock
 from crossbay.db import is_postgresql, transaction
 from crossbay.esim import service as esim_service
 from crossbay.esim.models import Esim
 from crossbay.usage.balances import add_daily_usage, chunks, load_balances, member_of, save_balances
+from crossbay.usage.batch import paused_gc, rate_batch
 from crossbay.usage.models import UsageRecord
-from crossbay.usage.rating import DUPLICATE, UNKNOWN_ICCID, Rating, Usage, rate
-from crossbay.usage.regions import usage_area
+from crossbay.usage.rating import DUPLICATE, Rating
 
 log = logging.getLogger("crossbay.usage")
 
@@ -49,8 +51,9 @@ class RecordIn:
     voice_seconds: int
 
 
-@dataclass(frozen=True, slots=True)
-class RecordResult:
+class RecordResult(NamedTuple):
+    """A tuple: a batch builds one per record, and a frozen dataclass costs four times as much."""
+
     record_id: str
     result: str
     charged_data_bytes: int
@@ -77,43 +80,50 @@ _COLUMNS = (
 
 def apply_records(session: Session, records: Sequence[RecordIn], *, now: datetime) -> list[RecordResult]:
     """Rate a batch of usage records; a record id seen before (in this batch or ever) changes nothing."""
+    with paused_gc():
+        return _apply(session, records, now=now)
+
+
+def _apply(session: Session, records: Sequence[RecordIn], *, now: datetime) -> list[RecordResult]:
     fresh: dict[str, RecordIn] = {}
     for record in records:
         fresh.setdefault(record.record_id, record)
     esims = _esims_by_iccid(session, sorted({r.iccid for r in fresh.values()}))
+    esim_of = {iccid: known[0] for iccid, known in esims.items()}
+    esim_ids = sorted(set(esim_of.values()))
     # Lock before looking for duplicates: a concurrent batch with the same records holds these locks
     # until it commits, and our look-up then sees its rows.
-    balances = load_balances(session, sorted({esims[r.iccid][0] for r in fresh.values() if r.iccid in esims}))
-    seen = _already_applied(session, list(fresh))
-    for record_id in seen:
-        del fresh[record_id]
-
-    ratings: dict[str, Rating] = {}
-    daily: dict[tuple[str, date], tuple[int, int]] = {}
-    used_esims: set[str] = set()
-    for record in sorted(fresh.values(), key=attrgetter("started_at", "record_id")):
-        known = esims.get(record.iccid)
-        if known is None:
-            ratings[record.record_id] = Rating(UNKNOWN_ICCID)
-            continue
-        esim_id = known[0]
-        usage = Usage(record.started_at, usage_area(record.region), record.data_bytes, record.voice_seconds)
-        ratings[record.record_id] = rate(usage, balances.get(esim_id, []))
-        if record.data_bytes or record.voice_seconds:
-            key = (esim_id, hk_date(record.started_at))
-            data, voice = daily.get(key, (0, 0))
-            daily[key] = (data + record.data_bytes, voice + record.voice_seconds)
-            used_esims.add(esim_id)
-
-    _store(session, fresh, ratings, esims, now=now)
+    balances = load_balances(session, esim_ids)
+    if is_postgresql(session):
+        # Optimistic: the unique key finds any record applied before while the rows are COPYed in (a
+        # concurrent batch's uncommitted row makes the COPY wait for its end). Only when it does are the
+        # duplicates looked up, and the batch rated again from the bundles as they are in the database.
+        batch = rate_batch(fresh.values(), esim_of, balances)
+        try:
+            with session.begin_nested():
+                _copy_records(session, fresh, batch.ratings, esim_of, now=now)
+        except psycopg.errors.UniqueViolation:
+            balances = load_balances(session, esim_ids)
+            for record_id in _already_applied(session, list(fresh)):
+                del fresh[record_id]
+            batch = rate_batch(fresh.values(), esim_of, balances)
+            _copy_records(session, fresh, batch.ratings, esim_of, now=now)
+    else:
+        for record_id in _already_applied(session, list(fresh)):
+            del fresh[record_id]
+        batch = rate_batch(fresh.values(), esim_of, balances)
+        _insert_records(session, fresh, batch.ratings, esim_of, now=now)
     save_balances(session, (b for group in balances.values() for b in group), now=now)
-    add_daily_usage(session, daily)
-    _mark_first_use(session, esims, used_esims, now=now)
+    add_daily_usage(session, batch.daily)
+    _mark_first_use(session, esims, batch.used_esims, now=now)
+    return _answers(records, batch.ratings)
 
+
+def _answers(records: Sequence[RecordIn], ratings: dict[str, Rating]) -> list[RecordResult]:
+    """One result per record sent; a record id repeated inside the batch is a duplicate after its first."""
     results = []
     answered: set[str] = set()
     for record in records:
-        # A record id repeated inside the batch is answered as a duplicate after its first occurrence.
         rating = None if record.record_id in answered else ratings.get(record.record_id)
         answered.add(record.record_id)
         if rating is None:
@@ -176,60 +186,101 @@ def _already_applied(session: Session, record_ids: list[str]) -> list[str]:
     return seen
 
 
-def _store(
+def _insert_records(
     session: Session,
     records: dict[str, RecordIn],
     ratings: dict[str, Rating],
-    esims: dict[str, tuple[str, bool]],
+    esim_of: dict[str, str],
     *,
     now: datetime,
 ) -> None:
-    if not records:
-        return
-
-    def row(record: RecordIn) -> tuple[Any, ...]:
-        rating = ratings[record.record_id]
-        known = esims.get(record.iccid)
-        return (
-            record.record_id,
-            record.iccid,
-            known[0] if known else None,
-            record.started_at,
-            record.ended_at,
-            record.region,
-            record.network,
-            record.data_bytes,
-            record.voice_seconds,
-            rating.result,
-            rating.charged_data,
-            rating.charged_voice,
-            rating.charges,
-            now,
-        )
-
-    if is_postgresql(session):
-        _copy_records(session, (row(r) for r in records.values()))
-    else:
+    if records:
         session.execute(
             insert(UsageRecord),
-            [dict(zip(_COLUMNS, row(r), strict=True)) for r in records.values()],
+            [dict(zip(_COLUMNS, _row(r, ratings, esim_of, now), strict=True)) for r in records.values()],
         )
 
 
-def _copy_records(session: Session, rows: Any) -> None:
-    """COPY straight into the table; a duplicate a concurrent batch slipped in fails the COPY (retried)."""
+def _row(
+    record: RecordIn, ratings: dict[str, Rating], esim_of: dict[str, str], now: datetime
+) -> tuple[Any, ...]:
+    rating = ratings[record.record_id]
+    return (
+        record.record_id,
+        record.iccid,
+        esim_of.get(record.iccid),
+        record.started_at,
+        record.ended_at,
+        record.region,
+        record.network,
+        record.data_bytes,
+        record.voice_seconds,
+        rating.result,
+        rating.charged_data,
+        rating.charged_voice,
+        rating.charges,
+        now,
+    )
+
+
+# Binary COPY: several times faster than text for the client, whose per-row work bounds the rate.
+_COPY_TYPES = (
+    "text", "text", "text", "timestamptz", "timestamptz", "text", "text",
+    "int8", "int4", "text", "int8", "int4",
+    # json's binary form is its text: the string is sent as it is, not encoded again.
+    "text",
+    "timestamptz",
+)  # fmt: skip
+
+
+def _copy_records(
+    session: Session,
+    records: dict[str, RecordIn],
+    ratings: dict[str, Rating],
+    esim_of: dict[str, str],
+    *,
+    now: datetime,
+) -> None:
+    """COPY straight into the table; a record id applied before fails the COPY with a unique violation."""
+    if not records:
+        return
     connection = session.connection().connection.driver_connection
     assert connection is not None
     with (
         connection.cursor() as cursor,
-        cursor.copy(f"COPY usage_records ({', '.join(_COLUMNS)}) FROM STDIN") as copy,
+        cursor.copy(f"COPY usage_records ({', '.join(_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy,
     ):
-        for values in rows:
-            copy.write_row((*values[:12], _charges_json(values[12]), values[13]))
+        copy.set_types(list(_COPY_TYPES))
+        write = copy.write_row
+        for record in records.values():
+            rating = ratings[record.record_id]
+            write(
+                (
+                    record.record_id,
+                    record.iccid,
+                    esim_of.get(record.iccid),
+                    record.started_at,
+                    record.ended_at,
+                    record.region,
+                    record.network,
+                    record.data_bytes,
+                    record.voice_seconds,
+                    rating.result,
+                    rating.charged_data,
+                    rating.charged_voice,
+                    _charges_json(rating.charges),
+                    now,
+                )
+            )
 
 
 def _charges_json(charges: list[list[object]]) -> str:
     # Ids are our own ``bdl_<hex>`` and the amounts integers: nothing to escape, no encoder per row.
+    if not charges:
+        return "[]"
+    if len(charges) == 1:
+        bundle_id, data, voice = charges[0]
+        return f'[["{bundle_id}",{data},{voice}]]'
     return "[" + ",".join(f'["{c[0]}",{c[1]},{c[2]}]' for c in charges) + "]"
 
 
