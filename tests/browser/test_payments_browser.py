@@ -1,7 +1,8 @@
 """Every way to pay, in Chromium on a phone, in Traditional Chinese: card, Alipay, WeChat Pay and the wallet.
 
 One customer buys a new eSIM with Alipay, then tops it up once with each of the four methods; the
-wallet only after filling it on the wallet page and setting a payment PIN with an SMS code.
+wallet only after filling it on the wallet page and setting a payment PIN with an SMS code. Then two
+more new eSIMs: WeChat Pay in renminbi, and the wallet (card is the journey test's new eSIM).
 """
 
 from __future__ import annotations
@@ -157,4 +158,26 @@ def test_a_customer_pays_with_each_of_the_four_methods(browser: Browser, base_ur
     page.goto("/home")
     expect(page.locator(".settings-list")).to_contain_text("已設定")
     screenshot(page, 52, "home-settings")
+
+    # Two more new eSIMs: one with WeChat Pay, paid in renminbi, and one from the wallet with the PIN.
+    page.goto("/buy")
+    page.get_by_role("link", name="選擇").first.click()
+    page.get_by_role("link", name="CNY").click()
+    expect(page).to_have_url(re.compile(r"/checkout\?package=\w+&currency=CNY"))
+    expect(page.get_by_role("radio", name=re.compile("錢包"))).to_be_disabled()  # it holds HKD only
+    choose(page, "wechatpay")
+    screenshot(page, 53, "checkout-in-cny")
+    page.get_by_role("button", name=re.compile(r"^付款 (CN)?¥")).click()
+    pay_at_cashier(page, "wechatpay")
+    wait_fulfilled(page, "wechatpay", new_esim=True)
+    expect(page.locator(".lines")).to_contain_text("¥")
+
+    page.goto("/buy")
+    page.get_by_role("link", name="選擇").first.click()
+    choose(page, "wallet")
+    page.get_by_role("button", name=re.compile(r"^付款 HK\$")).click()
+    expect(page).to_have_url(re.compile(r"/orders/ord_\w+/pay$"))
+    page.get_by_label("支付密碼").fill(pin)
+    page.get_by_role("button", name=re.compile(r"^付款 HK\$")).click()
+    wait_fulfilled(page, "wallet", new_esim=True)
     context.close()
