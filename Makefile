@@ -37,6 +37,7 @@ typecheck: $(STAMP)
 
 ## make test: lint, types, then the whole suite on SQLite and PostgreSQL
 test: $(STAMP) browser-deps lint typecheck
+	npm ci --prefix tests/browser --no-audit --no-fund  # axe-core, for the accessibility check
 	$(BIN)/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 ## make bench: orders/s and wallet payments/s on PostgreSQL (each against pgbench on the same server),
