@@ -18,6 +18,7 @@ from crossbay.clock import HONG_KONG
 from crossbay.i18n import LANGUAGE_NAMES, LANGUAGES, negotiate_language, normalize_language, translate
 from crossbay.money import Money
 from crossbay.runtime import Runtime
+from crossbay.web.inbox import unread_for_cookie
 from crossbay.web.security import (
     CSRF_COOKIE,
     LANG_COOKIE,
@@ -76,6 +77,10 @@ class Page:
     def signed_in(self) -> bool:
         """Whether the header offers "My account"; pages that need the customer check the token itself."""
         return bool(self.request.cookies.get(SESSION_COOKIE))
+
+    def unread_notifications(self) -> int:
+        """The header badge: the signed-in customer's unread notifications (0 if the cookie is stale)."""
+        return unread_for_cookie(self.runtime, self.request.cookies.get(SESSION_COOKIE))
 
     def _(self, message: str, **values: Any) -> str:
         text = translate(self.language, message)

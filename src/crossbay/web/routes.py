@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from crossbay.web import account, account_settings, checkout, esims, shop, signin, wallet
 from crossbay.web import activity as activity_pages
 from crossbay.web import devices as device_pages
+from crossbay.web import notifications as notification_pages
 from crossbay.web import promotions as promotion_pages
 from crossbay.web import support as support_pages
 
@@ -26,6 +27,7 @@ for _pages in (
     activity_pages.router,
     support_pages.router,
     promotion_pages.router,
+    notification_pages.router,
     device_pages.router,
 ):
     router.include_router(_pages)
