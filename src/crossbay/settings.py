@@ -86,6 +86,8 @@ class Settings(BaseSettings):
 
     order_ttl_seconds: int = 30 * 60
     payment_reconcile_after_seconds: int = 5 * 60
+    # A refund the provider took but whose outcome was never notified is asked about after this.
+    refund_check_after_seconds: int = 15 * 60
     # Paid but not fulfilled after this long: the late-order watch opens a support ticket and alerts staff.
     late_order_after_seconds: int = 5 * 60
     # Stored-value limits in HKD cents (a CMHK-style refill: HK$50–1,000, HK$3,000 a month).

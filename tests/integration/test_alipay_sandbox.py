@@ -252,6 +252,28 @@ class TestQueryRefundClose:
 
         assert caught.value.provider_code == "ACQ.TRADE_NOT_EXIST" and not caught.value.retryable
 
+    def test_refund_query_reports_a_refund_it_took_and_nothing_for_one_it_did_not(
+        self, harness: Harness
+    ) -> None:
+        out_trade_no = harness.paid()
+        assert (
+            harness.provider.query_refund(reference=out_trade_no, refund_id="refund-never", amount=HKD88)
+            is None
+        )
+
+        harness.provider.refund(reference=out_trade_no, refund_id=f"refund-{out_trade_no}", amount=HKD88)
+        notice = harness.provider.query_refund(
+            reference=out_trade_no, refund_id=f"refund-{out_trade_no}", amount=HKD88
+        )
+
+        assert notice is not None
+        assert (notice.kind, notice.outcome, notice.amount, notice.reference) == (
+            "refund",
+            "refunded",
+            HKD88,
+            out_trade_no,
+        )
+
     def test_refund_twice_with_one_out_request_no_refunds_once(self, harness: Harness) -> None:
         out_trade_no = harness.paid()
         delivered = len(harness.receiver.for_trade(out_trade_no))

@@ -22,7 +22,14 @@ from crossbay.api.problems import install_problem_handlers
 from crossbay.db import Base, make_engine
 from crossbay.errors import CrossbayError
 from crossbay.money import Money
-from crossbay.payments.card import CardClient, CardEvent, CardIntent, intent_from_object, verify_webhook
+from crossbay.payments.card import (
+    CardClient,
+    CardEvent,
+    CardIntent,
+    CardProvider,
+    intent_from_object,
+    verify_webhook,
+)
 from crossbay.payments.errors import CardProviderError, CardProviderUnavailable
 from crossbay.runtime import Runtime
 from crossbay.sandbox.card import router as card_router
@@ -427,6 +434,18 @@ class TestApproveAndDecline:
 
 
 class TestCancelAndRefund:
+    def test_refund_query_finds_the_intents_full_refund(self, harness: Harness) -> None:
+        intent = _create(harness, 8800)
+        _approve(harness, intent)
+        provider = CardProvider(harness.client, webhook_secret="whsec_unused", tolerance_seconds=300)
+        assert provider.query_refund(reference=intent.id, refund_id="r1", amount=Money(8800, "HKD")) is None
+
+        harness.client.refund(intent_id=intent.id, amount=Money(8800, "HKD"), idempotency_key="r1")
+        notice = provider.query_refund(reference=intent.id, refund_id="r1", amount=Money(8800, "HKD"))
+
+        assert notice is not None and (notice.kind, notice.outcome) == ("refund", "refunded")
+        assert notice.reference == intent.id and notice.amount == Money(8800, "HKD")
+
     def test_refund_sends_charge_refunded(self, harness: Harness) -> None:
         intent = _create(harness, 8800)
         _approve(harness, intent)

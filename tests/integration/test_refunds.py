@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from crossbay.clock import ShiftedClock
 from crossbay.db import new_id, transaction
 from crossbay.jobs.models import Job
 from crossbay.ledger import service as ledger
@@ -18,6 +20,7 @@ from crossbay.payments import service as payments
 from crossbay.payments.errors import RefundBeforePayment
 from crossbay.payments.models import Payment, ProviderEvent
 from crossbay.payments.service import PaymentNotice
+from crossbay.payments.wechatpay import WechatPayProvider
 from crossbay.runtime import Runtime
 from crossbay.sandbox.wechatpay_models import SandboxWechatPayRefund, SandboxWechatPayTransaction
 from tests.conftest import LiveServer
@@ -180,4 +183,27 @@ def test_money_that_arrives_after_the_payment_was_canceled_is_captured_and_refun
             select(func.count()).select_from(Job).where(Job.dedupe_key == f"refund:{payment.id}")
         )
         assert refund_jobs == 1
+        assert ledger.check_ledger(session).ok
+
+
+def test_a_pending_refund_whose_notification_is_lost_is_settled_by_asking(
+    customer: Customer, server: LiveServer
+) -> None:
+    order = buy_with_wechatpay(customer)
+    provider = server.runtime.providers["wechatpay"]
+    assert isinstance(provider, WechatPayProvider)
+    notify_url, provider.refund_notify_url = provider.refund_notify_url, None  # WeChat Pay then tells nobody
+    try:
+        staff_refund(server, order["id"])
+        poll(lambda: payment_of(server, order["id"]).status, lambda s: s == payments.REFUND_PENDING)
+    finally:
+        provider.refund_notify_url = notify_url
+    assert customer.get(f"/api/v1/orders/{order['id']}").json()["status"] == "fulfilled"
+
+    clock = server.runtime.clock
+    assert isinstance(clock, ShiftedClock)
+    clock.offset += timedelta(seconds=server.runtime.settings.refund_check_after_seconds + 1)
+
+    poll(lambda: customer.get(f"/api/v1/orders/{order['id']}").json()["status"], lambda s: s == "refunded")
+    with server.runtime.sessions() as session, transaction(session):
         assert ledger.check_ledger(session).ok

@@ -417,6 +417,25 @@ class TestRefundAndClose:
             HKD_88,
         )
 
+    def test_refund_query_tells_how_a_refund_ended(self, harness: Harness) -> None:
+        paid, closed = _payment_id(), _payment_id()
+        _pay(harness, paid)
+        page = harness.http.get(_checkout(harness, closed))
+        harness.http.post(
+            harness.base_url + _form_action(page.text, "approve"), params={"payer_account": "closed"}
+        )
+        for payment_id in (paid, closed):
+            harness.provider.refund(reference=payment_id, refund_id=f"refund-{payment_id}", amount=HKD_88)
+
+        done = harness.provider.query_refund(reference=paid, refund_id=f"refund-{paid}", amount=HKD_88)
+        failed = harness.provider.query_refund(reference=closed, refund_id=f"refund-{closed}", amount=HKD_88)
+
+        assert done is not None and (done.kind, done.outcome, done.amount) == ("refund", "refunded", HKD_88)
+        assert failed is not None and failed.outcome == "refund_failed"
+        with pytest.raises(WechatPayError) as unknown:
+            harness.provider.query_refund(reference=paid, refund_id="refund-unknown", amount=HKD_88)
+        assert unknown.value.provider_code == "RESOURCE_NOT_EXISTS"
+
     def test_a_refund_to_a_closed_account_is_notified_abnormal(self, harness: Harness) -> None:
         payment_id = _payment_id()
         page = harness.http.get(_checkout(harness, payment_id))

@@ -13,7 +13,14 @@ from crossbay.esim.lifecycle import RELEASE_PROFILE_JOB
 from crossbay.jobs.worker import JobKind
 from crossbay.notify import jobs as notify_jobs
 from crossbay.orders import fulfilment
-from crossbay.orders.service import CANCEL_PROFILE_JOB, EXPIRE_JOB, FULFIL_JOB, RECONCILE_JOB, REFUND_JOB
+from crossbay.orders.service import (
+    CANCEL_PROFILE_JOB,
+    CHECK_REFUND_JOB,
+    EXPIRE_JOB,
+    FULFIL_JOB,
+    RECONCILE_JOB,
+    REFUND_JOB,
+)
 from crossbay.payments import service as payments
 from crossbay.payments import wallet
 from crossbay.payments.checkout import close_checkout
@@ -44,6 +51,7 @@ JOB_KINDS: dict[str, JobKind] = {
     EXPIRE_JOB: JobKind(fulfilment.expire_order),
     REFUND_JOB: JobKind(fulfilment.refund_payment),
     RECONCILE_JOB: JobKind(fulfilment.reconcile_payment),
+    CHECK_REFUND_JOB: JobKind(fulfilment.check_refund, give_up=fulfilment.refund_check_gave_up),
     CANCEL_PROFILE_JOB: JobKind(fulfilment.cancel_unused_profile),
     wallet.EXPIRE_TOPUP_JOB: JobKind(expire_topup),
     support_watch.WATCH_JOB: JobKind(support_watch.watch_late_orders, every=support_watch.SWEEP_EVERY),

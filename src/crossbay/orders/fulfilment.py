@@ -8,12 +8,13 @@ every status change re-checks the state under a row lock.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy.orm import Session
 
 from crossbay.catalog import service as catalog
 from crossbay.db import transaction
+from crossbay.errors import CrossbayError
 from crossbay.esim import inventory
 from crossbay.esim import service as esims
 from crossbay.kyc.errors import IdentityQuotaExceeded, IdentityRequired
@@ -180,5 +181,42 @@ def refund_payment(runtime: Runtime, payload: dict[str, Any]) -> None:
         if result == REFUND_SUCCEEDED:
             orders.mark_refunded(session, payment_id=payment_id, now=runtime.clock.now())
         else:
-            orders.mark_refund_pending(session, payment_id=payment_id, now=runtime.clock.now())
+            orders.mark_refund_pending(
+                session, payment_id=payment_id, settings=runtime.settings, now=runtime.clock.now()
+            )
     log.info("payment refund " + result.status, extra={"payment_id": payment_id})
+
+
+class RefundStillPending(CrossbayError):
+    """The provider is still working on the refund: ask again later (the job retries with backoff)."""
+
+    code = "refund_still_pending"
+    retryable: ClassVar[bool] = True
+
+
+def check_refund(runtime: Runtime, payload: dict[str, Any]) -> None:
+    """A pending refund whose notification never came: ask the provider how it ended."""
+    payment_id = str(payload["payment_id"])
+    with runtime.sessions() as session, transaction(session):
+        payment = payments.get_payment(session, payment_id)
+    if payment is None or payment.status != payments.REFUND_PENDING or payment.reference is None:
+        return  # the notification came first
+    notice = runtime.providers[payment.provider].query_refund(
+        reference=payment.reference,
+        refund_id=orders.refund_id_of(payment),
+        amount=Money(payment.amount, payment.currency),
+    )
+    if notice is None:
+        raise RefundStillPending()
+    with runtime.sessions() as session, transaction(session):
+        orders.apply_payment_notice(session, notice, settings=runtime.settings, now=runtime.clock.now())
+    log.info(
+        "refund settled by asking the provider", extra={"payment_id": payment_id, "outcome": notice.outcome}
+    )
+
+
+def refund_check_gave_up(runtime: Runtime, payload: dict[str, Any]) -> None:
+    log.warning(
+        "refund still pending at the provider: staff to follow up",
+        extra={"payment_id": payload["payment_id"]},
+    )

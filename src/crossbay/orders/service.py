@@ -46,6 +46,7 @@ SUPPORTED_METHODS = frozenset({"card", "alipay", "wechatpay", "wallet"})
 FULFIL_JOB, EXPIRE_JOB, REFUND_JOB = "orders.fulfil", "orders.expire", "orders.refund"
 CANCEL_PROFILE_JOB = "esim.cancel_unused_profile"
 RECONCILE_JOB = "orders.reconcile_payment"
+CHECK_REFUND_JOB = "orders.check_refund"
 
 
 @dataclass(frozen=True)
@@ -480,11 +481,20 @@ def mark_refunded(session: Session, *, payment_id: str, now: datetime) -> None:
     _refund_done(session, payment, now=now)
 
 
-def mark_refund_pending(session: Session, *, payment_id: str, now: datetime) -> None:
-    """The provider took the refund; its refund notification will finish it."""
+def mark_refund_pending(session: Session, *, payment_id: str, settings: Settings, now: datetime) -> None:
+    """The provider took the refund; its refund notification will finish it, or, if that is lost, asking."""
     payment = payments.record_refund_pending(session, payment_id=payment_id, now=now)
     if payment.order_id is not None:
         record_step(get_order(session, payment.order_id, lock=True), "refund_pending", now=now)
+    jobs.enqueue(
+        session,
+        CHECK_REFUND_JOB,
+        {"payment_id": payment.id},
+        now=now,
+        run_at=now + timedelta(seconds=settings.refund_check_after_seconds),
+        max_attempts=settings.job_max_attempts,
+        dedupe_key=f"check-{refund_id_of(payment)}",
+    )
 
 
 def _refund_done(session: Session, payment: Payment, *, now: datetime) -> None:

@@ -24,6 +24,7 @@ from crossbay.payments.alipay_wire import (
     PRECREATE,
     QUERY,
     REFUND,
+    REFUND_QUERY,
     SIGN_TYPE,
     WAP_PAY,
     AlipayProviderError,
@@ -51,7 +52,7 @@ from crossbay.payments.providers import (
     CheckoutRequest,
     RefundResult,
 )
-from crossbay.payments.service import PaymentNotice
+from crossbay.payments.service import REFUND_NOTICE, REFUNDED_OUTCOME, PaymentNotice
 from crossbay.payments.statements import Statement
 
 _SUBJECT_UNSAFE = re.compile(r"[/=&]")
@@ -163,6 +164,10 @@ class AlipayClient:
 
     def close(self, out_trade_no: str) -> dict[str, Any]:
         return self._call(CLOSE, {"out_trade_no": out_trade_no})
+
+    def refund_query(self, out_trade_no: str, out_request_no: str) -> dict[str, Any]:
+        """``alipay.trade.fastpay.refund.query``: a refund never taken answers without ``refund_status``."""
+        return self._call(REFUND_QUERY, {"out_trade_no": out_trade_no, "out_request_no": out_request_no})
 
     def trade_bill(self, day: date) -> bytes | None:
         """The trade bill zip of ``day`` (China time), None for a day without trades.
@@ -297,6 +302,23 @@ class AlipayProvider:
         if refunded != amount:
             raise AlipayProviderError("Alipay reports a different refunded total than asked")
         return REFUND_SUCCEEDED
+
+    def query_refund(self, *, reference: str, refund_id: str, amount: Money) -> PaymentNotice | None:
+        content = self.client.refund_query(reference, refund_id)
+        if content.get("refund_status") != "REFUND_SUCCESS":
+            return None
+        try:
+            refunded = money_from_decimal_string(str(content.get("refund_amount")), amount.currency)
+        except ValueError as error:
+            raise AlipayProviderError("Alipay's refund query has no readable refund_amount") from error
+        return PaymentNotice(
+            provider=self.name,
+            event_id=f"refund-query:{refund_id}",
+            kind=REFUND_NOTICE,
+            reference=reference,
+            amount=refunded,  # the service compares it with the payment's amount
+            outcome=REFUNDED_OUTCOME,
+        )
 
     def query(self, *, reference: str, payment_id: str) -> PaymentNotice | None:
         trade = self.client.query(reference)

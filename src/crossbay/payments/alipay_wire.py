@@ -34,6 +34,7 @@ WAP_PAY, PRECREATE, QUERY, REFUND, CLOSE = (
     "alipay.trade.refund",
     "alipay.trade.close",
 )
+REFUND_QUERY = "alipay.trade.fastpay.refund.query"
 # Alipay retries an unanswered notification for about 25 hours; anything older is a replay.
 NOTIFICATION_MAX_AGE = timedelta(hours=25)
 # Answers that mean "try again later" rather than "no".

@@ -60,6 +60,18 @@ class CardRefund:
     intent_id: str
 
 
+def _refund_of(body: Any) -> CardRefund:
+    try:
+        return CardRefund(
+            id=str(body["id"]),
+            status=str(body["status"]),
+            amount=Money(body["amount"], str(body["currency"]).upper()),
+            intent_id=str(body["payment_intent"]),
+        )
+    except (KeyError, TypeError, ValueError) as error:
+        raise CardProviderError("unexpected refund object from the card provider") from error
+
+
 @dataclass(frozen=True)
 class CardEvent:
     id: str
@@ -130,19 +142,18 @@ class CardClient:
 
     def refund(self, *, intent_id: str, amount: Money, idempotency_key: str) -> CardRefund:
         data = {"payment_intent": intent_id, "amount": str(amount.amount)}
-        body = self._call("POST", "/v1/refunds", data=data, idempotency_key=idempotency_key)
-        try:
-            refund = CardRefund(
-                id=str(body["id"]),
-                status=str(body["status"]),
-                amount=Money(body["amount"], str(body["currency"]).upper()),
-                intent_id=str(body["payment_intent"]),
-            )
-        except (KeyError, TypeError, ValueError) as error:
-            raise CardProviderError("unexpected refund object from the card provider") from error
+        refund = _refund_of(self._call("POST", "/v1/refunds", data=data, idempotency_key=idempotency_key))
         if refund.amount != amount:
             raise CardProviderError("the card provider refunded a different amount than asked")
         return refund
+
+    def refunds_of(self, intent_id: str) -> list[CardRefund]:
+        """The payment intent's refunds, newest first."""
+        body = self._call("GET", "/v1/refunds", params=[("payment_intent", intent_id)])
+        data = body.get("data")
+        if not isinstance(data, list):
+            raise CardProviderError("unexpected refund list from the card provider")
+        return [_refund_of(item) for item in data]
 
     def balance_transactions(self, *, created_gte: int, created_lt: int) -> list[dict[str, Any]]:
         """Every balance transaction created in [gte, lt) (unix seconds), page after page.
@@ -367,6 +378,23 @@ class CardProvider:
         if refund.status in ("pending", "requires_action"):
             return REFUND_PENDING  # confirmed later by charge.refunded, or refused by refund.failed
         raise CardProviderError("the card provider did not take the refund", provider_code=refund.status)
+
+    def query_refund(self, *, reference: str, refund_id: str, amount: Money) -> PaymentNotice | None:
+        refunds = self.client.refunds_of(reference)
+        if any(refund.status == "succeeded" and refund.amount == amount for refund in refunds):
+            outcome = REFUNDED_OUTCOME
+        elif refunds and refunds[0].status in ("failed", "canceled"):
+            outcome = REFUND_FAILED_OUTCOME
+        else:
+            return None  # pending, or not there yet
+        return PaymentNotice(
+            provider=self.name,
+            event_id=f"refund-query:{refund_id}:{outcome}",
+            kind=REFUND_NOTICE,
+            reference=reference,
+            amount=amount,
+            outcome=outcome,
+        )
 
     def query(self, *, reference: str, payment_id: str) -> PaymentNotice | None:
         intent = self.client.retrieve_intent(reference)

@@ -70,6 +70,14 @@ class PaymentProvider(Protocol):
         """
         ...
 
+    def query_refund(self, *, reference: str, refund_id: str, amount: Money) -> PaymentNotice | None:
+        """Ask how a pending refund ended (its notification may have been lost).
+
+        Returns a refund notice (kind ``refund``) with a stable event id once it is final,
+        None while the provider is still working on it.
+        """
+        ...
+
     def query(self, *, reference: str, payment_id: str) -> PaymentNotice | None:
         """Ask the provider where the payment stands (a notification may have been lost).
 

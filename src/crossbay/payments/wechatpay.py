@@ -112,6 +112,19 @@ def _money(amount: Any, field: str = "total") -> Money:
     return Money(value, currency)
 
 
+def _refund_of(body: dict[str, Any]) -> WechatPayRefund:
+    try:
+        return WechatPayRefund(
+            refund_id=str(body["refund_id"]),
+            out_refund_no=str(body["out_refund_no"]),
+            out_trade_no=str(body["out_trade_no"]),
+            status=str(body["status"]),
+            amount=_money(body.get("amount"), "refund"),
+        )
+    except (KeyError, ValueError) as error:
+        raise WechatPayError("unexpected refund from WeChat Pay") from error
+
+
 def _checked(value: str, pattern: re.Pattern[str], what: str) -> str:
     if not pattern.fullmatch(value):
         raise WechatPayError(f"not a valid {what}")
@@ -199,22 +212,16 @@ class WechatPayClient:
             payload["reason"] = reason[:80]
         if notify_url:
             payload["notify_url"] = notify_url
-        body = self._call("POST", "/v3/refund/domestic/refunds", payload)
-        try:
-            result = WechatPayRefund(
-                refund_id=str(body["refund_id"]),
-                out_refund_no=str(body["out_refund_no"]),
-                out_trade_no=str(body["out_trade_no"]),
-                status=str(body["status"]),
-                amount=_money(body.get("amount"), "refund"),
-            )
-        except (KeyError, ValueError) as error:
-            raise WechatPayError("unexpected refund from WeChat Pay") from error
+        result = _refund_of(self._call("POST", "/v3/refund/domestic/refunds", payload))
         if result.amount != refund or result.out_refund_no != out_refund_no:
             raise WechatPayError("WeChat Pay answered about a different refund")
         if result.status not in ("SUCCESS", "PROCESSING"):
             raise WechatPayError("WeChat Pay did not take the refund", provider_code=result.status)
         return result
+
+    def query_refund(self, out_refund_no: str) -> WechatPayRefund:
+        no = quote(_checked(out_refund_no, OUT_REFUND_NO, "out_refund_no"), safe="")
+        return _refund_of(self._call("GET", f"/v3/refund/domestic/refunds/{no}"))
 
     def _order(self, out_trade_no: str, amount: Money, description: str, notify_url: str) -> dict[str, Any]:
         return {
@@ -387,6 +394,22 @@ class WechatPayProvider:
         result = self.client.refund(reference, refund_id, amount, amount, notify_url=self.refund_notify_url)
         # PROCESSING is WeChat Pay's usual answer: REFUND.SUCCESS or REFUND.ABNORMAL follows.
         return REFUND_SUCCEEDED if result.status == "SUCCESS" else REFUND_PENDING
+
+    def query_refund(self, *, reference: str, refund_id: str, amount: Money) -> PaymentNotice | None:
+        refund = self.client.query_refund(refund_id)
+        outcome = _REFUND_OUTCOMES.get(f"REFUND.{refund.status}")
+        if outcome is None:
+            return None  # PROCESSING
+        if refund.out_trade_no != reference:
+            raise WechatPayError("WeChat Pay answered about another payment's refund")
+        return PaymentNotice(
+            provider=self.name,
+            event_id=f"refund-query:{refund_id}:{refund.status}",
+            kind=REFUND_NOTICE,
+            reference=reference,
+            amount=refund.amount,
+            outcome=outcome,
+        )
 
     def query(self, *, reference: str, payment_id: str) -> PaymentNotice | None:
         transaction = self.client.query(reference)

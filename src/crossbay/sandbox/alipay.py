@@ -35,6 +35,7 @@ from crossbay.payments.alipay_wire import (
     PRECREATE,
     QUERY,
     REFUND,
+    REFUND_QUERY,
     SIGN_TYPE,
     SUCCESS_CODE,
     WAP_PAY,
@@ -426,10 +427,33 @@ def _bill_download_url(
     return _Answer({"code": SUCCESS_CODE, "msg": "Success", "bill_download_url": download_url(runtime, day)})
 
 
+def _refund_query(session: Session, runtime: Runtime, params: dict[str, str], biz: dict[str, Any]) -> _Answer:
+    trade = _trade_of(session, runtime, biz, [])
+    out_request_no = biz.get("out_request_no") or trade.trade_no
+    refund = session.scalars(
+        select(SandboxAlipayRefund).where(
+            SandboxAlipayRefund.trade_no == trade.trade_no,
+            SandboxAlipayRefund.out_request_no == out_request_no,
+        )
+    ).one_or_none()
+    content = {
+        "code": SUCCESS_CODE,
+        "msg": "Success",
+        "trade_no": trade.trade_no,
+        "out_trade_no": trade.out_trade_no,
+        "out_request_no": out_request_no,
+    }
+    if refund is None:  # as Alipay answers: success, without refund fields, for a refund it never took
+        return _Answer(content)
+    refunded = format_amount(Money(refund.amount, trade.currency))
+    return _Answer({**content, "refund_amount": refunded, "refund_status": "REFUND_SUCCESS"})
+
+
 _OPERATIONS: dict[str, Callable[[Session, Runtime, dict[str, str], dict[str, Any]], _Answer]] = {
     PRECREATE: _precreate,
     QUERY: _query,
     REFUND: _refund,
+    REFUND_QUERY: _refund_query,
     CLOSE: _close,
     BILL_DOWNLOAD_URL_QUERY: _bill_download_url,
 }

@@ -208,6 +208,25 @@ def cancel_payment_intent(
     return _idempotent(request, form, session, runtime, cancel)
 
 
+@router.get("/sandbox/card/v1/refunds")
+def list_refunds(request: Request, session: SessionDep, runtime: RuntimeDep) -> Response:
+    """Refunds of one payment intent, newest first (``?payment_intent=``), as Stripe lists them."""
+    if not _authorized(request, runtime):
+        return _unauthorized()
+    intent_id = request.query_params.get("payment_intent", "")
+    with transaction(session):
+        intent = session.get(SandboxCardIntent, intent_id)
+        if intent is None:
+            return _missing("payment_intent", intent_id, param="payment_intent", status=404)
+        refunds = session.scalars(
+            select(SandboxCardRefund)
+            .where(SandboxCardRefund.intent_id == intent.id)
+            .order_by(SandboxCardRefund.created_at.desc(), SandboxCardRefund.id.desc())
+        ).all()
+        data = [_refund_json(refund, intent) for refund in refunds]
+    return JSONResponse({"object": "list", "url": "/v1/refunds", "has_more": False, "data": data})
+
+
 @router.post("/sandbox/card/v1/refunds")
 def create_refund(request: Request, form: FormItems, session: SessionDep, runtime: RuntimeDep) -> Response:
     if not _authorized(request, runtime):

@@ -283,6 +283,19 @@ def create_refund(request: Request, body: RawBody, session: SessionDep, runtime:
     return serve(request, body, runtime, lambda: _refund(session, runtime, json_object(body)))
 
 
+@router.get(f"{API}/refund/domestic/refunds/{{out_refund_no}}")
+def query_refund(out_refund_no: str, request: Request, session: SessionDep, runtime: RuntimeDep) -> Response:
+    def query() -> Answer:
+        with transaction(session):
+            refund = session.get(SandboxWechatPayRefund, out_refund_no)
+            row = session.get(SandboxWechatPayTransaction, refund.out_trade_no) if refund else None
+            if refund is None or row is None:
+                raise Refused(404, "RESOURCE_NOT_EXISTS", "退款单不存在")
+            return 200, refund_json(refund, row)
+
+    return serve(request, b"", runtime, query)
+
+
 def _refund_params(body: dict[str, Any]) -> dict[str, Any]:
     out_trade_no, transaction_id = body.get("out_trade_no"), body.get("transaction_id")
     out_refund_no, amount = body.get("out_refund_no"), body.get("amount")
