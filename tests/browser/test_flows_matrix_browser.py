@@ -40,6 +40,13 @@ LOCALES = {"zh-Hant": "zh-HK", "en": "en-GB"}
 APPROVE = {"zh-Hant": "批准付款", "en": "Approve payment"}
 PIN_CANDIDATES = ("731946", "582047", "904613")
 PASSWORD = "lantau-peak-ferry-934"
+# Money on its own line of a card or a choice: "HK$6" above "8.00" misreads as a different price.
+AMOUNTS = ".package .price, .amount-choice label, .balance .amount, .lines .total"
+_BROKEN_AMOUNTS = """(selector) => [...document.querySelectorAll(selector)].filter(el => {
+  const range = document.createRange();
+  range.selectNodeContents(el);
+  return new Set([...range.getClientRects()].map(r => Math.round(r.top))).size > 1;
+}).map(el => el.textContent.trim())"""
 
 
 @dataclass
@@ -62,6 +69,8 @@ class Tour:
         screenshot(self.page, self.number, f"{name}-{self.language}")
         if check:
             assert_accessible(self.page, name)
+            broken = self.page.evaluate(_BROKEN_AMOUNTS, AMOUNTS)
+            assert not broken, f"{name}: amounts broken over two lines: {broken}"
         self.seen.append(name)
 
     def pay_at_cashier(self) -> None:
