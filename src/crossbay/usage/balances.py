@@ -77,27 +77,72 @@ def load_balances(
             .with_for_update()
         )
         for row in session.execute(query):
-            grouped[row.esim_id].append(
-                Balance(
-                    id=row.id,
-                    esim_id=row.esim_id,
-                    status=row.status,
-                    areas=row.area_mask,
-                    created_at=row.created_at,
-                    starts_at=row.starts_at,
-                    expires_at=row.expires_at,
-                    validity_days=row.validity_days,
-                    throttle_kbps=row.throttle_kbps,
-                    data_total=row.data_total_bytes,
-                    data_remaining=row.data_remaining_bytes,
-                    data_reserved=row.data_reserved_bytes,
-                    voice_total=row.voice_total_seconds,
-                    voice_remaining=row.voice_remaining_seconds,
-                    voice_reserved=row.voice_reserved_seconds,
-                    next_alert_percent=row.next_alert_percent,
-                )
-            )
+            grouped[row.esim_id].append(balance_from_row(row))
     return grouped
+
+
+# One statement for a whole batch of bundles: arrays unnested into a join (PostgreSQL).
+BUNDLES_UPDATE = """
+    UPDATE bundles AS b SET
+        status = v.status, starts_at = v.starts_at, expires_at = v.expires_at,
+        data_remaining_bytes = v.data_remaining, data_reserved_bytes = v.data_reserved,
+        voice_remaining_seconds = v.voice_remaining, voice_reserved_seconds = v.voice_reserved,
+        next_alert_percent = v.next_alert
+    FROM unnest(
+        CAST(:ids AS varchar[]), CAST(:statuses AS varchar[]),
+        CAST(:starts AS timestamptz[]), CAST(:expires AS timestamptz[]),
+        CAST(:data_remaining AS bigint[]), CAST(:data_reserved AS bigint[]),
+        CAST(:voice_remaining AS integer[]), CAST(:voice_reserved AS integer[]),
+        CAST(:next_alert AS integer[])
+    ) AS v(id, status, starts_at, expires_at, data_remaining, data_reserved,
+           voice_remaining, voice_reserved, next_alert)
+    WHERE b.id = v.id
+"""
+
+
+def bundles_update_params(changed: Sequence[Balance]) -> dict[str, list[Any]]:
+    """The parameters of ``BUNDLES_UPDATE`` for these balances."""
+    return {
+        "ids": [b.id for b in changed],
+        "statuses": [b.status for b in changed],
+        "starts": [b.starts_at for b in changed],
+        "expires": [b.expires_at for b in changed],
+        "data_remaining": [b.data_remaining for b in changed],
+        "data_reserved": [b.data_reserved for b in changed],
+        "voice_remaining": [b.voice_remaining for b in changed],
+        "voice_reserved": [b.voice_reserved for b in changed],
+        "next_alert": [b.next_alert_percent for b in changed],
+    }
+
+
+def balance_from_row(row: Any) -> Balance:
+    """A bundle row (its columns by their own names) as rating sees it."""
+    return Balance(
+        id=row.id,
+        esim_id=row.esim_id,
+        status=row.status,
+        areas=row.area_mask,
+        created_at=row.created_at,
+        starts_at=row.starts_at,
+        expires_at=row.expires_at,
+        validity_days=row.validity_days,
+        throttle_kbps=row.throttle_kbps,
+        data_total=row.data_total_bytes,
+        data_remaining=row.data_remaining_bytes,
+        data_reserved=row.data_reserved_bytes,
+        voice_total=row.voice_total_seconds,
+        voice_remaining=row.voice_remaining_seconds,
+        voice_reserved=row.voice_reserved_seconds,
+        next_alert_percent=row.next_alert_percent,
+    )
+
+
+BUNDLE_COLUMNS = ", ".join(c.name for c in _COLUMNS)
+
+
+def balance_from_values(values: Sequence[Any]) -> Balance:
+    """A bundle row's values in ``BUNDLE_COLUMNS`` order, which is ``Balance``'s field order."""
+    return Balance(*values)
 
 
 def save_balances(session: Session, balances: Iterable[Balance], *, now: datetime) -> None:
@@ -106,38 +151,7 @@ def save_balances(session: Session, balances: Iterable[Balance], *, now: datetim
     if not changed:
         return
     if is_postgresql(session):
-        # One statement for the whole batch: arrays unnested into a join.
-        session.execute(
-            text(
-                """
-                UPDATE bundles AS b SET
-                    status = v.status, starts_at = v.starts_at, expires_at = v.expires_at,
-                    data_remaining_bytes = v.data_remaining, data_reserved_bytes = v.data_reserved,
-                    voice_remaining_seconds = v.voice_remaining, voice_reserved_seconds = v.voice_reserved,
-                    next_alert_percent = v.next_alert
-                FROM unnest(
-                    CAST(:ids AS varchar[]), CAST(:statuses AS varchar[]),
-                    CAST(:starts AS timestamptz[]), CAST(:expires AS timestamptz[]),
-                    CAST(:data_remaining AS bigint[]), CAST(:data_reserved AS bigint[]),
-                    CAST(:voice_remaining AS integer[]), CAST(:voice_reserved AS integer[]),
-                    CAST(:next_alert AS integer[])
-                ) AS v(id, status, starts_at, expires_at, data_remaining, data_reserved,
-                       voice_remaining, voice_reserved, next_alert)
-                WHERE b.id = v.id
-                """
-            ),
-            {
-                "ids": [b.id for b in changed],
-                "statuses": [b.status for b in changed],
-                "starts": [b.starts_at for b in changed],
-                "expires": [b.expires_at for b in changed],
-                "data_remaining": [b.data_remaining for b in changed],
-                "data_reserved": [b.data_reserved for b in changed],
-                "voice_remaining": [b.voice_remaining for b in changed],
-                "voice_reserved": [b.voice_reserved for b in changed],
-                "next_alert": [b.next_alert_percent for b in changed],
-            },
-        )
+        session.execute(text(BUNDLES_UPDATE), bundles_update_params(changed))
     else:
         session.connection().execute(
             update(_T)
@@ -167,6 +181,11 @@ def save_balances(session: Session, balances: Iterable[Balance], *, now: datetim
                 for b in changed
             ],
         )
+    saved(session, changed, now=now)
+
+
+def saved(session: Session, changed: Sequence[Balance], *, now: datetime) -> None:
+    """The balances were written: raise their events and start them afresh."""
     emit_events(session, [(kind, b.esim_id, b.id, used) for b in changed for kind, used in b.events], now=now)
     for balance in changed:
         balance.changed = False

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import gc
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, timedelta
 from operator import attrgetter
 from zoneinfo import ZoneInfo
@@ -25,6 +25,7 @@ from crossbay.clock import hk_date
 from crossbay.db import transaction
 from crossbay.usage import batch as batch_module
 from crossbay.usage import service as usage
+from crossbay.usage.balances import BUNDLE_COLUMNS
 from crossbay.usage.batch import rate_batch
 from crossbay.usage.models import UsageEvent, UsageRecord
 from crossbay.usage.rating import ACTIVE, ALERT_LEVELS, EXHAUSTED, QUEUED, Balance, Rating, Usage, rate
@@ -249,3 +250,11 @@ class TestOnTheDatabase:
                 e.kind for e in session.scalars(select(UsageEvent).where(UsageEvent.bundle_id == big.id))
             )
         assert kinds == ["exhausted", "threshold", "threshold"]  # 80% and 90% used, then empty
+
+
+def test_bundle_columns_are_read_in_balance_field_order() -> None:
+    """Credit control builds balances from row values by position."""
+    renamed = {"area_mask": "areas"}
+    names = [renamed.get(c, c) for c in BUNDLE_COLUMNS.split(", ")]
+    prefixes = [f.name for f in fields(Balance)][: len(names)]
+    assert [n.replace("_bytes", "").replace("_seconds", "") for n in names] == prefixes
