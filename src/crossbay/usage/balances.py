@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from crossbay.db import is_postgresql, new_id
+from crossbay.usage.bulk import STAGE_FROM, fetch, stage
 from crossbay.usage.models import Bundle, UsageDaily, UsageEvent
 from crossbay.usage.rating import ACTIVE, EXHAUSTED, QUEUED, Balance
 
@@ -64,10 +65,19 @@ def load_balances(
     """
     grouped: dict[str, list[Balance]] = defaultdict(list)
     extra = list(also)
-    big = is_postgresql(session)
-    for part in [esim_ids] if big else chunks(esim_ids):
-        if not part:
-            continue
+    if is_postgresql(session):
+        if esim_ids:
+            also_these = " OR id = ANY(%(extra)s)" if extra else ""
+            rows = fetch(
+                session,
+                f"SELECT {BUNDLE_COLUMNS} FROM bundles WHERE esim_id = ANY(%(ids)s)"  # noqa: S608 (constants)
+                f" AND (status = ANY(%(live)s){also_these}) ORDER BY id FOR UPDATE",
+                {"ids": list(esim_ids), "live": list(LIVE), "extra": extra},
+            )
+            for values in rows:
+                grouped[values[1]].append(balance_from_values(values))
+        return grouped
+    for part in chunks(esim_ids):
         where = member_of(session, _T.c.esim_id, part)
         status = _T.c.status.in_(LIVE)
         query = (
@@ -81,23 +91,24 @@ def load_balances(
     return grouped
 
 
-# One statement for a whole batch of bundles: arrays unnested into a join (PostgreSQL).
-BUNDLES_UPDATE = """
-    UPDATE bundles AS b SET
-        status = v.status, starts_at = v.starts_at, expires_at = v.expires_at,
-        data_remaining_bytes = v.data_remaining, data_reserved_bytes = v.data_reserved,
-        voice_remaining_seconds = v.voice_remaining, voice_reserved_seconds = v.voice_reserved,
-        next_alert_percent = v.next_alert
-    FROM unnest(
+_UNNESTED = """unnest(
         CAST(:ids AS varchar[]), CAST(:statuses AS varchar[]),
         CAST(:starts AS timestamptz[]), CAST(:expires AS timestamptz[]),
         CAST(:data_remaining AS bigint[]), CAST(:data_reserved AS bigint[]),
         CAST(:voice_remaining AS integer[]), CAST(:voice_reserved AS integer[]),
         CAST(:next_alert AS integer[])
     ) AS v(id, status, starts_at, expires_at, data_remaining, data_reserved,
-           voice_remaining, voice_reserved, next_alert)
+           voice_remaining, voice_reserved, next_alert)"""
+# One statement for a whole batch of bundles: arrays unnested into a join (PostgreSQL).
+BUNDLES_UPDATE = f"""
+    UPDATE bundles AS b SET
+        status = v.status, starts_at = v.starts_at, expires_at = v.expires_at,
+        data_remaining_bytes = v.data_remaining, data_reserved_bytes = v.data_reserved,
+        voice_remaining_seconds = v.voice_remaining, voice_reserved_seconds = v.voice_reserved,
+        next_alert_percent = v.next_alert
+    FROM {_UNNESTED}
     WHERE b.id = v.id
-"""
+"""  # noqa: S608 (constants only)
 
 
 def bundles_update_params(changed: Sequence[Balance]) -> dict[str, list[Any]]:
@@ -150,7 +161,31 @@ def save_balances(session: Session, balances: Iterable[Balance], *, now: datetim
     changed = [b for b in balances if b.changed]
     if not changed:
         return
-    if is_postgresql(session):
+    if is_postgresql(session) and len(changed) >= STAGE_FROM:
+        stage(
+            session,
+            "bundle_writes",
+            "id varchar(40), status varchar(16), starts_at timestamptz, expires_at timestamptz,"
+            " data_remaining bigint, data_reserved bigint, voice_remaining integer, voice_reserved integer,"
+            " next_alert integer",
+            ("text", "text", "timestamptz", "timestamptz", "int8", "int8", "int4", "int4", "int4"),
+            (
+                (
+                    b.id,
+                    b.status,
+                    b.starts_at,
+                    b.expires_at,
+                    b.data_remaining,
+                    b.data_reserved,
+                    b.voice_remaining,
+                    b.voice_reserved,
+                    b.next_alert_percent,
+                )
+                for b in changed
+            ),
+        )
+        session.execute(text(BUNDLES_UPDATE.replace(_UNNESTED, "bundle_writes AS v")))
+    elif is_postgresql(session):
         session.execute(text(BUNDLES_UPDATE), bundles_update_params(changed))
     else:
         session.connection().execute(
@@ -220,6 +255,26 @@ def emit_events(session: Session, events: Sequence[tuple[str, str, str, int]], *
 def add_daily_usage(session: Session, totals: dict[tuple[str, Any], tuple[int, int]]) -> None:
     """Add to the per-day counters, one upsert for the batch (rows in key order: no deadlock)."""
     if not totals:
+        return
+    if is_postgresql(session) and len(totals) >= STAGE_FROM:
+        stage(
+            session,
+            "daily_adds",
+            "esim_id varchar(40), day date, data_bytes bigint, voice_seconds bigint",
+            ("text", "date", "int8", "int8"),
+            (key + value for key, value in totals.items()),
+        )
+        session.execute(
+            text(
+                """
+                INSERT INTO usage_daily (esim_id, day, data_bytes, voice_seconds)
+                SELECT esim_id, day, data_bytes, voice_seconds FROM daily_adds ORDER BY esim_id, day
+                ON CONFLICT (esim_id, day) DO UPDATE SET
+                    data_bytes = usage_daily.data_bytes + excluded.data_bytes,
+                    voice_seconds = usage_daily.voice_seconds + excluded.voice_seconds
+                """
+            )
+        )
         return
     table = cast(Table, UsageDaily.__table__)
     rows = [

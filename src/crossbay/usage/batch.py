@@ -82,29 +82,31 @@ def rate_batch(
     covered_sums: dict[str, list[int]] = {}
     quick: list[tuple[UsageLike, Balance, bool]] = []
     slow: list[tuple[UsageLike, str]] = []
+    # Names bound once: this loop runs for every record of the batch.
+    esim_get, day_get, single_get, area_get = esim_of.get, daily.get, single.get, areas.get
+    keep_quick, keep_slow, mark_used = quick.append, slow.append, used.add
     for record in records:
-        esim_id = esim_of.get(record.iccid)
+        esim_id = esim_get(record.iccid)
         if esim_id is None:
             ratings[record.record_id] = Rating(UNKNOWN_ICCID)
             continue
-        data, voice = record.data_bytes, record.voice_seconds
+        data, voice, at = record.data_bytes, record.voice_seconds, record.started_at
         if data or voice:
-            at = record.started_at
             key = (
                 esim_id,
                 (at + _HK_OFFSET).date() if at.tzinfo is UTC and at >= _FIXED_SINCE else hk_date(at),
             )
-            before = daily.get(key)
+            before = day_get(key)
             daily[key] = (before[0] + data, before[1] + voice) if before else (data, voice)
-            used.add(esim_id)
-        balance = single.get(esim_id)
+            mark_used(esim_id)
+        balance = single_get(esim_id)
         if balance is None or data < 0 or voice < 0:
-            slow.append((record, esim_id))
+            keep_slow((record, esim_id))
             continue
-        area = areas.get(record.region)
+        area = area_get(record.region)
         if area is None:
             area = areas[record.region] = usage_area(record.region)
-        covered = balance.covers(area, record.started_at)
+        covered = balance.covers(area, at)
         if covered:
             sums = covered_sums.get(esim_id)
             if sums is None:
@@ -112,7 +114,7 @@ def rate_batch(
             else:
                 sums[0] += data
                 sums[1] += voice
-        quick.append((record, balance, covered))
+        keep_quick((record, balance, covered))
 
     spill = {esim_id for esim_id, sums in covered_sums.items() if not _absorbs(single[esim_id], *sums)}
     for record, balance, covered in quick:

@@ -33,6 +33,7 @@ from crossbay.esim import service as esim_service
 from crossbay.esim.models import Esim
 from crossbay.usage.balances import add_daily_usage, chunks, load_balances, member_of, save_balances
 from crossbay.usage.batch import paused_gc, rate_batch
+from crossbay.usage.bulk import fetch
 from crossbay.usage.models import UsageRecord
 from crossbay.usage.rating import DUPLICATE, Rating
 
@@ -165,12 +166,17 @@ def summarize(results: Sequence[RecordResult]) -> dict[str, int]:
 
 def _esims_by_iccid(session: Session, iccids: list[str]) -> dict[str, tuple[str, bool]]:
     found: dict[str, tuple[str, bool]] = {}
-    for part in [iccids] if is_postgresql(session) else chunks(iccids):
-        if part:
-            for row in session.execute(
-                select(Esim.id, Esim.iccid, Esim.first_used_at).where(member_of(session, Esim.iccid, part))
-            ):
-                found[row.iccid] = (row.id, row.first_used_at is not None)
+    if is_postgresql(session):
+        if iccids:
+            query = "SELECT iccid, id, first_used_at IS NOT NULL FROM esims WHERE iccid = ANY(%(iccids)s)"
+            for iccid, esim_id, seen in fetch(session, query, {"iccids": iccids}):
+                found[iccid] = (esim_id, seen)
+        return found
+    for part in chunks(iccids):
+        for row in session.execute(
+            select(Esim.id, Esim.iccid, Esim.first_used_at).where(member_of(session, Esim.iccid, part))
+        ):
+            found[row.iccid] = (row.id, row.first_used_at is not None)
     return found
 
 

@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 from operator import attrgetter
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from crossbay.clock import hk_date
 from crossbay.db import transaction
+from crossbay.usage import balances as balances_module
 from crossbay.usage import batch as batch_module
 from crossbay.usage import service as usage
 from crossbay.usage.balances import BUNDLE_COLUMNS
@@ -196,6 +198,15 @@ def test_the_collector_is_back_on_after_a_batch_even_when_it_fails() -> None:
     assert gc.isenabled()
 
 
+@pytest.fixture(params=["arrays", "staged"])
+def bulk_writes(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """PostgreSQL writes big batches through temporary tables: run the small ones both ways."""
+    if request.param == "staged":
+        monkeypatch.setattr(balances_module, "STAGE_FROM", 1)
+    return str(request.param)
+
+
+@pytest.mark.usefixtures("bulk_writes")
 class TestOnTheDatabase:
     """On PostgreSQL a record applied before fails the optimistic COPY: the batch is rated again."""
 
