@@ -26,7 +26,6 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any, Literal, cast
 
-import psycopg
 from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session
 
@@ -45,6 +44,7 @@ from crossbay.usage.balances import (
     save_balances,
     saved,
 )
+from crossbay.usage.bulk import driver
 from crossbay.usage.errors import (
     CreditRequestOutOfOrder,
     CreditSessionClosed,
@@ -245,9 +245,8 @@ def outstanding_grants(session: Session, esim_id: str) -> int:
 #
 # Every request locks its session row, then the eSIM's bundles in id order (the order the usage
 # batches and the timeout sweep use too), and writes the bundles, the day's usage and the session
-# back in one statement (writable CTEs). The statements are fixed texts, so psycopg prepares them
-# on each connection after a few uses. SQLite, one writer at a time, runs the same steps as
-# separate statements.
+# back in one statement (writable CTEs), each prepared once per connection (a handful of fixed
+# texts). SQLite, one writer at a time, runs the same steps as separate statements.
 
 _LIVE = "('active', 'queued', 'exhausted')"
 _SESSION_SELECT = ", ".join(f"c.{name}" for name in _SESSION_FIELDS)
@@ -335,11 +334,6 @@ def _bundle_params(balance: Balance) -> dict[str, Any]:
     }
 
 
-def _driver(session: Session) -> psycopg.Connection[Any]:
-    """The psycopg connection under the session, inside the session's transaction."""
-    return cast(psycopg.Connection[Any], session.connection().connection.driver_connection)
-
-
 def _row_of(row: Sequence[Any]) -> CreditRow:
     return CreditRow(*row[:_N])
 
@@ -352,7 +346,7 @@ def _locked(
     session: Session, session_id: str, request_number: int
 ) -> tuple[CreditRow, list[Balance], dict[str, Any] | None]:
     if is_postgresql(session):
-        rows = _driver(session).execute(_READ_LOCKED, {"sid": session_id}, prepare=True).fetchall()
+        rows = driver(session).execute(_READ_LOCKED, {"sid": session_id}, prepare=True).fetchall()
         if not rows:
             raise CreditSessionNotFound()
         credit, balances = _row_of(rows[0]), _balances_in(rows, _N)
@@ -378,7 +372,7 @@ def _read_for_open(
     """(eSIM id, used before?, the session if any, the eSIM's live bundles, locked); None: no such ICCID."""
     if is_postgresql(session):
         query = {"sid": session_id, "iccid": iccid}
-        rows = _driver(session).execute(_READ_FOR_OPEN, query, prepare=True).fetchall()
+        rows = driver(session).execute(_READ_FOR_OPEN, query, prepare=True).fetchall()
         if not rows:
             return None
         first = rows[0]
@@ -424,7 +418,7 @@ def _write(
         for (esim_id, day), (data, voice) in daily.items():
             params.update(d_esim=esim_id, d_day=day, d_data=data, d_voice=voice)
         statement = _write_statement(new, min(len(changed), 2), bool(daily))
-        _driver(session).execute(statement, params, prepare=True)
+        driver(session).execute(statement, params, prepare=True)
         saved(session, changed, now=now)
     else:
         save_balances(session, balances, now=now)
