@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import ARRAY, String, Table, any_, bindparam, insert, or_, select, text, update
@@ -152,8 +152,18 @@ BUNDLE_COLUMNS = ", ".join(c.name for c in _COLUMNS)
 
 
 def balance_from_values(values: Sequence[Any]) -> Balance:
-    """A bundle row's values in ``BUNDLE_COLUMNS`` order, which is ``Balance``'s field order."""
-    return Balance(*values)
+    """A bundle row's values in ``BUNDLE_COLUMNS`` order, which is ``Balance``'s field order.
+
+    The driver gives times in the server's zone; in UTC, like the records', rating compares them
+    without working out two offsets each time (a third of the batch's Python time).
+    """
+    balance = Balance(*values)
+    balance.created_at = balance.created_at.astimezone(UTC)
+    if balance.starts_at is not None:
+        balance.starts_at = balance.starts_at.astimezone(UTC)
+    if balance.expires_at is not None:
+        balance.expires_at = balance.expires_at.astimezone(UTC)
+    return balance
 
 
 def save_balances(session: Session, balances: Iterable[Balance], *, now: datetime) -> None:
