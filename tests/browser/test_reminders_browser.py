@@ -1,6 +1,7 @@
 """Notifications, reminder settings and auto-renew in Chromium on a phone, without JavaScript,
 in Traditional Chinese and in English: the network reports usage, the demo's worker sends the
-reminder on its next minute, the header counts it, and the customer reads it and sets reminders."""
+reminder on its next minute, the header counts it, and the customer reads it and sets reminders.
+The English pages are checked with axe-core too."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, expect
 
+from tests.browser.a11y import assert_accessible
 from tests.browser.accounts import MB, customer_with_esim, signed_in
 from tests.browser.browsing import PHONE, screenshot
 from tests.support import sensitive
@@ -108,15 +110,18 @@ def test_notifications_reminders_and_auto_renew_pages(browser: Browser, base_url
     assert customer.get(f"/api/v1/esims/{esim['id']}").json()["auto_renew_package_id"] is not None
     context.close()
 
-    context = signed_in(browser, base_url, customer, PHONE, locale="en-GB", javascript=False)
+    # English with scripts on, so axe-core can check each page (it cannot run where scripts are off).
+    context = signed_in(browser, base_url, customer, PHONE, locale="en-GB")
     page = context.new_page()
     page.goto("/notifications?lang=en")
     expect(page.locator(".notification-title")).to_have_text("Your pack is running low")
     expect(page.get_by_role("button", name="Mark as read")).to_have_count(0)
+    assert_accessible(page, "notifications-en")
     screenshot(page, 144, "notifications-en")
     page.goto("/account/reminders")
     expect(page.get_by_label("Remind me when a pack has this much left")).to_have_value("30")
     expect(page.get_by_label("Email address for reminders (optional)")).to_have_value("traveller@example.com")
+    assert_accessible(page, "reminders-en")
     screenshot(page, 145, "reminders-en")
     page.goto(f"/esims/{esim['id']}")
     expect(page.locator(".auto-renew-line")).to_contain_text("Auto-renew: on")
@@ -124,5 +129,6 @@ def test_notifications_reminders_and_auto_renew_pages(browser: Browser, base_url
     page.get_by_label("Off: do not renew").check()
     page.get_by_role("button", name="Save").click()
     expect(page.get_by_role("status")).to_have_text("Auto-renew is off.")
+    assert_accessible(page, "auto-renew-en")
     screenshot(page, 146, "auto-renew-en")
     context.close()
