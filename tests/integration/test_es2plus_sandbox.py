@@ -243,21 +243,7 @@ MAPPED = [
 
 
 class TestErrorMapping:
-    @pytest.mark.parametrize(
-        ("subject", "reason", "error"),
-        [
-            ("8.2.1", "3.9", IccidUnknown),
-            ("8.2.1", "3.10", IccidBelongsToOtherEid),
-            ("8.2.6", "3.3", MatchingIdInUse),
-            ("8.8.5", "6.4", TooManyDownloadAttempts),
-            ("8.2.7", "6.4", TooManyConfirmationAttempts),
-            ("8.1.1", "3.8", EidUnknown),
-            ("8.2.5", "3.7", ProfileNotAvailable),
-            ("8.2.1", "3.3", ProfileNotAvailable),
-            ("8.2.1", "3.5", InvalidTransition),
-            ("8.9", "9.9", Es2PlusError),
-        ],
-    )
+    @pytest.mark.parametrize(("subject", "reason", "error"), MAPPED)
     def test_injected_status_codes_map_to_classes(
         self, smdp: Es2PlusClient, http: TestClient, subject: str, reason: str, error: type[Es2PlusError]
     ) -> None:
