@@ -63,17 +63,9 @@ def test_a_ten_use_coupon_discounts_exactly_ten_of_a_hundred_concurrent_checkout
         with sessions() as session:
             try:
                 with transaction(session):
-                    order = orders.place_order(
-                        session,
-                        customer_id=customer_id,
-                        package_id=package_id,
-                        esim_id=None,
-                        payment_method="card",
-                        settings=app_settings,
-                        now=clock.now(),
-                        coupon_code="tenonly",
-                    )
-                    return order.id
+                    return place_with_coupon(
+                        session, app_settings, customer_id, package_id, clock, "tenonly"
+                    ).id
             except CouponUsedUp:
                 return "used_up"
 
@@ -118,14 +110,19 @@ def checkout_alone(
     clock: FrozenClock,
 ) -> int:
     with sessions() as session, transaction(session):
-        order = orders.place_order(
-            session,
-            customer_id=customer_id,
-            package_id=package_id,
-            esim_id=None,
-            payment_method="card",
-            settings=app_settings,
-            now=clock.now(),
-            coupon_code="TENONLY",
-        )
-        return order.discount
+        return place_with_coupon(session, app_settings, customer_id, package_id, clock, "TENONLY").discount
+
+
+def place_with_coupon(
+    session: Session, app_settings: Settings, customer_id: str, package_id: str, clock: FrozenClock, code: str
+) -> Order:
+    return orders.place_order(
+        session,
+        customer_id=customer_id,
+        package_id=package_id,
+        esim_id=None,
+        payment_method="card",
+        settings=app_settings,
+        now=clock.now(),
+        coupon_code=code,
+    )
