@@ -32,17 +32,11 @@ def _password() -> str:
 
 
 def _runtime():  # type: ignore[no-untyped-def]
-    from crossbay.logs import configure_logging
+    # Imported here: crossbay.cli imports this module to mount its commands.
+    from crossbay.cli import _settings
     from crossbay.runtime import build_runtime
-    from crossbay.settings import SettingsError, load_settings
 
-    try:
-        settings = load_settings()
-    except SettingsError as error:
-        typer.echo(f"crossbay: cannot start: {error}", err=True)
-        raise typer.Exit(2) from None
-    configure_logging(settings.log_level)
-    return build_runtime(settings)
+    return build_runtime(_settings())
 
 
 @staff_app.command("add")

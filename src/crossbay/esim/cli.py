@@ -36,20 +36,11 @@ Action = Callable[[Session, str, str, Settings, datetime], Esim]
 def _run(esim_id: str, reason: str, action: Action, done: str) -> None:
     from crossbay.db import transaction
     from crossbay.errors import CrossbayError
-    from crossbay.logs import configure_logging
-    from crossbay.runtime import build_runtime
-    from crossbay.settings import SettingsError, load_settings
 
     if not reason.strip():
         typer.echo("crossbay: --reason must say why", err=True)
         raise typer.Exit(2)
-    try:
-        settings = load_settings()
-    except SettingsError as error:
-        typer.echo(f"crossbay: cannot start: {error}", err=True)
-        raise typer.Exit(2) from None
-    configure_logging(settings.log_level)
-    runtime = build_runtime(settings)
+    settings, runtime = _start()
     try:
         with runtime.sessions() as session, transaction(session):
             esim = action(session, esim_id, reason.strip(), settings, runtime.clock.now())
@@ -98,16 +89,11 @@ def terminate(esim_id: EsimId, reason: Reason) -> None:
 
 
 def _start() -> tuple[Settings, Runtime]:
-    from crossbay.logs import configure_logging
+    # Imported here: crossbay.cli imports this module to mount its commands.
+    from crossbay.cli import _settings
     from crossbay.runtime import build_runtime
-    from crossbay.settings import SettingsError, load_settings
 
-    try:
-        settings = load_settings()
-    except SettingsError as error:
-        typer.echo(f"crossbay: cannot start: {error}", err=True)
-        raise typer.Exit(2) from None
-    configure_logging(settings.log_level)
+    settings = _settings()
     return settings, build_runtime(settings)
 
 
