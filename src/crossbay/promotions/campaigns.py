@@ -89,29 +89,25 @@ def create_coupon(
         if limit is not None and limit < 1:
             raise _problem(field, "A limit is at least 1")
     _check_window(starts_at, ends_at)
-    promotion = Promotion(
-        id=new_id("promo"),
+    promotion = _add_promotion(
+        session,
         kind=COUPON,
         names=_check_texts("names", names),
-        descriptions=dict(descriptions or {}),
+        descriptions=descriptions,
         starts_at=starts_at,
         ends_at=ends_at,
-        active=True,
         on_show=on_show,
         discount_type=discount_type,
         percent=percent if discount_type == "percent" else None,
         amounts=_check_amounts("amounts", amounts, required=True),
         min_spend=_check_amounts("min_spend", min_spend or {}, required=False),
-        tiers=[],
-        package_ids=list(package_ids),
+        package_ids=package_ids,
         package_kinds=_check_scope(package_kinds),
         first_order_only=first_order_only,
         per_customer_limit=per_customer_limit,
         total_limit=total_limit,
-        redeemed=0,
-        created_at=now,
+        now=now,
     )
-    session.add(promotion)
     if code is not None:
         try:
             shared = check_public_code(code)
@@ -154,25 +150,62 @@ def create_threshold(
         if not 0 < tier.save.amount <= tier.spend.amount:
             raise _problem("tiers", "A tier saves more than nothing and no more than its spend")
     _check_window(starts_at, ends_at)
-    promotion = Promotion(
-        id=new_id("promo"),
+    return _add_promotion(
+        session,
         kind=THRESHOLD,
         names=_check_texts("names", names),
+        descriptions=descriptions,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        on_show=on_show,
+        tiers=[{"currency": t.spend.currency, "spend": t.spend.amount, "save": t.save.amount} for t in tiers],
+        package_ids=package_ids,
+        package_kinds=_check_scope(package_kinds),
+        now=now,
+    )
+
+
+def _add_promotion(
+    session: Session,
+    *,
+    kind: str,
+    names: dict[str, str],
+    descriptions: Mapping[str, str] | None,
+    starts_at: datetime,
+    ends_at: datetime | None,
+    on_show: bool,
+    discount_type: DiscountType | None = None,
+    percent: int | None = None,
+    amounts: dict[str, int] | None = None,
+    min_spend: dict[str, int] | None = None,
+    tiers: list[dict[str, object]] | None = None,
+    package_ids: Sequence[str],
+    package_kinds: list[str],
+    first_order_only: bool = False,
+    per_customer_limit: int | None = None,
+    total_limit: int | None = None,
+    now: datetime,
+) -> Promotion:
+    """The row both kinds share, from values the caller has checked; a new campaign is active and unused."""
+    promotion = Promotion(
+        id=new_id("promo"),
+        kind=kind,
+        names=names,
         descriptions=dict(descriptions or {}),
         starts_at=starts_at,
         ends_at=ends_at,
         active=True,
         on_show=on_show,
-        discount_type=None,
-        percent=None,
-        amounts={},
-        min_spend={},
-        tiers=[{"currency": t.spend.currency, "spend": t.spend.amount, "save": t.save.amount} for t in tiers],
+        discount_type=discount_type,
+        percent=percent,
+        amounts=amounts or {},
+        min_spend=min_spend or {},
+        tiers=tiers or [],
         package_ids=list(package_ids),
-        package_kinds=_check_scope(package_kinds),
-        first_order_only=False,
-        per_customer_limit=None,
-        total_limit=None,
+        package_kinds=package_kinds,
+        first_order_only=first_order_only,
+        per_customer_limit=per_customer_limit,
+        total_limit=total_limit,
         redeemed=0,
         created_at=now,
     )
