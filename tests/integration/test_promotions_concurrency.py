@@ -26,6 +26,7 @@ from crossbay.settings import Settings
 from tests.conftest import test_settings as settings_for
 from tests.support.journey import hkid_with_check
 from tests.unit.factories import make_customer, make_package, make_verified_identity
+from tests.unit.promotions.test_promotion_service import place
 
 CHECKOUTS, USES = 100, 10
 
@@ -62,10 +63,7 @@ def test_a_ten_use_coupon_discounts_exactly_ten_of_a_hundred_concurrent_checkout
         start.wait()
         with sessions() as session:
             try:
-                with transaction(session):
-                    return place_with_coupon(
-                        session, app_settings, customer_id, package_id, clock, "tenonly"
-                    ).id
+                return place(session, clock, app_settings, customer_id, package_id, "tenonly").id
             except CouponUsedUp:
                 return "used_up"
 
@@ -109,20 +107,5 @@ def checkout_alone(
     package_id: str,
     clock: FrozenClock,
 ) -> int:
-    with sessions() as session, transaction(session):
-        return place_with_coupon(session, app_settings, customer_id, package_id, clock, "TENONLY").discount
-
-
-def place_with_coupon(
-    session: Session, app_settings: Settings, customer_id: str, package_id: str, clock: FrozenClock, code: str
-) -> Order:
-    return orders.place_order(
-        session,
-        customer_id=customer_id,
-        package_id=package_id,
-        esim_id=None,
-        payment_method="card",
-        settings=app_settings,
-        now=clock.now(),
-        coupon_code=code,
-    )
+    with sessions() as session:
+        return place(session, clock, app_settings, customer_id, package_id, "TENONLY").discount
