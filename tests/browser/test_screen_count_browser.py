@@ -10,8 +10,9 @@ loads Chromium makes in the tab's main frame:
 - the landing page, where both journeys start, counts.
 
 A new customer, from the landing page's main button, must hold a fulfilled eSIM with its QR
-code in front of them within 8 screens; a returning customer (signed in on this phone before,
-so the browser still has the session) must have topped up within 5.
+code in front of them within 8 screens; a returning customer (signed in on this phone days
+before: the hour-long access cookie is gone, only the 30-day refresh cookie is left) must have
+topped up within 5.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Browser, Frame, Page, expect
 
-from tests.browser.accounts import customer_with_esim, signed_in
+from crossbay.web.security import REFRESH_COOKIE
+from tests.browser.accounts import customer_with_esim
 from tests.browser.browsing import (
     DESKTOP,
     FULFILMENT_TIMEOUT_MS,
@@ -107,7 +109,9 @@ def test_a_new_customer_has_an_esim_with_its_qr_within_8_screens(browser: Browse
 
 def test_a_returning_customer_tops_up_within_5_screens(browser: Browser, base_url: str) -> None:
     customer, esim = customer_with_esim(base_url)
-    context = signed_in(browser, base_url, customer, DESKTOP, locale="en-GB")
+    assert customer.refresh_token
+    context = new_context(browser, base_url, DESKTOP, locale="en-GB")
+    context.add_cookies([{"name": REFRESH_COOKIE, "value": customer.refresh_token, "url": base_url}])
     page = context.new_page()
     screens = Screens(page)
 

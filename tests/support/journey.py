@@ -61,6 +61,7 @@ class Customer:
     clients: list[httpx.Client]
     phone: str
     token: str = ""
+    refresh_token: str = ""
     _turn: int = 0
 
     def client(self) -> httpx.Client:
@@ -97,7 +98,7 @@ def sign_in(clients: list[httpx.Client], phone: str | None = None) -> Customer:
         },
     )
     assert token.status_code == 200, token.text
-    customer.token = token.json()["access_token"]
+    customer.token, customer.refresh_token = token.json()["access_token"], token.json()["refresh_token"]
     sensitive.register(
         code.group(1), customer.token, token.json()["refresh_token"], customer.phone, customer.phone[1:]
     )

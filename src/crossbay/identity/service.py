@@ -289,6 +289,41 @@ def refresh_tokens(session: Session, *, refresh_token: str, settings: Settings, 
     )
 
 
+# Two page loads of one browser may renew its session at the same moment: the second presents the
+# refresh token the first just rotated. Within this window that is a race, not a leak.
+RENEWAL_RACE_SECONDS = 30
+
+
+def renew_web_session(
+    session: Session, *, refresh_token: str, settings: Settings, now: datetime
+) -> tuple[Customer, Tokens | None]:
+    """A browser whose access token ran out comes back with its refresh cookie: rotate it.
+
+    Returns the customer and the new tokens, or no tokens when this browser's other request
+    rotated the same token an instant ago (its answer carries the new cookies).
+    """
+    row = session.scalar(
+        select(AuthToken).where(AuthToken.refresh_hash == _token_hash(refresh_token)).with_for_update()
+    )
+    if row is not None and row.revoked_at is not None and row.refresh_expires_at > now:
+        rotated_just_now = now - row.revoked_at <= timedelta(seconds=RENEWAL_RACE_SECONDS)
+        successor = session.scalar(
+            select(AuthToken.id).where(
+                AuthToken.family_id == row.family_id,
+                AuthToken.created_at == row.revoked_at,
+                AuthToken.revoked_at.is_(None),
+            )
+        )
+        customer = session.get(Customer, row.customer_id)
+        if rotated_just_now and successor is not None and customer is not None:
+            return customer, None
+    tokens = refresh_tokens(session, refresh_token=refresh_token, settings=settings, now=now)
+    customer = session.get(Customer, tokens.customer_id)
+    if customer is None:
+        raise InvalidToken()
+    return customer, tokens
+
+
 def authenticate(session: Session, *, access_token: str, now: datetime) -> Customer:
     row = session.scalar(select(AuthToken).where(AuthToken.access_hash == _token_hash(access_token)))
     if row is None or row.revoked_at is not None or row.access_expires_at <= now:

@@ -114,7 +114,6 @@ def checkout_page(
         package=package_view(priced.package, page.language),
         esim=card,
         lines=lines,
-        discount=page.money(priced.discount) if priced.discount.amount else None,
         total=page.money(priced.total),
         key=uuid.uuid4().hex,
         package_id=package,

@@ -23,9 +23,17 @@ from crossbay.errors import CrossbayError, ValidationFailed
 from crossbay.identity import service as identity
 from crossbay.identity.errors import InvalidToken
 from crossbay.identity.models import Customer
+from crossbay.identity.service import Tokens
 from crossbay.web.messages import WAIT_SECONDS, WEB_TITLES
 from crossbay.web.rendering import Page
-from crossbay.web.security import CSRF_COOKIE, SESSION_COOKIE, clear_cookie, csrf_valid
+from crossbay.web.security import (
+    CSRF_COOKIE,
+    REFRESH_COOKIE,
+    SESSION_COOKIE,
+    clear_session_cookies,
+    csrf_valid,
+    set_session_cookies,
+)
 
 log = logging.getLogger("crossbay.web")
 
@@ -100,8 +108,8 @@ def _internal_error_page(request: Request) -> Response:
 def _to_sign_in(request: Request) -> Response:
     wanted = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     response = redirect("/signin?" + urlencode({"next": wanted}) if request.method == "GET" else "/signin")
-    if request.cookies.get(SESSION_COOKIE):
-        clear_cookie(response, request.app.state.runtime.settings, SESSION_COOKIE)
+    if request.cookies.get(SESSION_COOKIE) or request.cookies.get(REFRESH_COOKIE):
+        clear_session_cookies(response, request.app.state.runtime.settings)
     return response
 
 
@@ -113,7 +121,7 @@ class PageRoute(APIRoute):
 
         async def guarded(request: Request) -> Response:
             try:
-                return await handler(request)
+                response = await handler(request)
             except SignInRequired:
                 return _to_sign_in(request)
             except CrossbayError as error:
@@ -127,6 +135,13 @@ class PageRoute(APIRoute):
                     extra={"request_id": getattr(request.state, "request_id", "-"), "route": self.path},
                 )
                 return _internal_error_page(request)
+            renewed: Tokens | None = getattr(request.state, "renewed_tokens", None)
+            if renewed is not None:
+                settings = request.app.state.runtime.settings
+                set_session_cookies(
+                    response, settings, access_token=renewed.access_token, refresh_token=renewed.refresh_token
+                )
+            return response
 
         return guarded
 
@@ -139,12 +154,26 @@ PageDep = Annotated[Page, Depends(get_page)]
 
 
 def signed_in_customer(request: Request, session: SessionDep, runtime: RuntimeDep) -> Customer:
-    token = request.cookies.get(SESSION_COOKIE)
-    if not token:
-        raise SignInRequired()
+    """The customer of this browser; an access token that ran out is renewed with the refresh cookie."""
+    token, refresh = request.cookies.get(SESSION_COOKIE), request.cookies.get(REFRESH_COOKIE)
+    now = runtime.clock.now()
     try:
-        with transaction(session):
-            customer = identity.authenticate(session, access_token=token, now=runtime.clock.now())
+        if token:
+            try:
+                with transaction(session):
+                    customer = identity.authenticate(session, access_token=token, now=now)
+            except InvalidToken:
+                if not refresh:
+                    raise
+                token = None
+        if not token:
+            if not refresh:
+                raise SignInRequired()
+            with transaction(session):
+                customer, renewed = identity.renew_web_session(
+                    session, refresh_token=refresh, settings=runtime.settings, now=now
+                )
+            request.state.renewed_tokens = renewed
     except InvalidToken:
         raise SignInRequired() from None
     request.state.customer_id = customer.id

@@ -23,6 +23,7 @@ from crossbay.web.security import (
     CSRF_COOKIE,
     LANG_COOKIE,
     LANG_COOKIE_SECONDS,
+    REFRESH_COOKIE,
     SESSION_COOKIE,
     csrf_token,
     new_csrf_cookie,
@@ -76,11 +77,14 @@ class Page:
     @property
     def signed_in(self) -> bool:
         """Whether the header offers "My account"; pages that need the customer check the token itself."""
-        return bool(self.request.cookies.get(SESSION_COOKIE))
+        cookies = self.request.cookies
+        return bool(cookies.get(SESSION_COOKIE) or cookies.get(REFRESH_COOKIE))
 
     def unread_notifications(self) -> int:
         """The header badge: the signed-in customer's unread notifications (0 if the cookie is stale)."""
-        return unread_for_cookie(self.runtime, self.request.cookies.get(SESSION_COOKIE))
+        renewed = getattr(self.request.state, "renewed_tokens", None)  # set when this request renewed it
+        token = renewed.access_token if renewed is not None else self.request.cookies.get(SESSION_COOKIE)
+        return unread_for_cookie(self.runtime, token)
 
     def _(self, message: str, **values: Any) -> str:
         text = translate(self.language, message)

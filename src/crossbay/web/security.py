@@ -21,6 +21,8 @@ from starlette.responses import Response
 from crossbay.settings import Settings
 
 SESSION_COOKIE = "cb_session"  # the access token itself: HttpOnly, so page scripts never see it
+# The refresh token: a returning browser's session is renewed with it instead of a new sign-in.
+REFRESH_COOKIE = "cb_refresh"
 CSRF_COOKIE = "cb_csrf"
 LANG_COOKIE = "cb_lang"
 SIGNIN_COOKIE = "cb_signin"
@@ -133,6 +135,18 @@ def set_cookie(
 
 def clear_cookie(response: Response, settings: Settings, name: str, *, path: str = "/") -> None:
     response.delete_cookie(name, path=path, httponly=True, samesite="lax", secure=settings.secure_cookies)
+
+
+def set_session_cookies(
+    response: Response, settings: Settings, *, access_token: str, refresh_token: str
+) -> None:
+    set_cookie(response, settings, SESSION_COOKIE, access_token, max_age=settings.access_token_ttl_seconds)
+    set_cookie(response, settings, REFRESH_COOKIE, refresh_token, max_age=settings.refresh_token_ttl_seconds)
+
+
+def clear_session_cookies(response: Response, settings: Settings) -> None:
+    clear_cookie(response, settings, SESSION_COOKIE)
+    clear_cookie(response, settings, REFRESH_COOKIE)
 
 
 def safe_next(value: str | None) -> str | None:

@@ -25,8 +25,10 @@ from crossbay.web.security import (
     SIGNIN_PATH,
     SignInState,
     clear_cookie,
+    clear_session_cookies,
     safe_next,
     set_cookie,
+    set_session_cookies,
 )
 
 router = APIRouter(route_class=PageRoute)
@@ -133,7 +135,9 @@ def check_code(page: PageDep, session: SessionDep, code: Annotated[str, Form()] 
     else:
         destination = state.next or "/home"
     response = redirect(destination)
-    set_cookie(response, settings, SESSION_COOKIE, tokens.access_token, max_age=tokens.expires_in)
+    set_session_cookies(
+        response, settings, access_token=tokens.access_token, refresh_token=tokens.refresh_token
+    )
     set_cookie(response, settings, DEVICE_COOKIE, device, max_age=DEVICE_COOKIE_SECONDS)
     clear_cookie(response, settings, SIGNIN_COOKIE, path=SIGNIN_PATH)
     return response
@@ -168,5 +172,5 @@ def sign_out(page: PageDep, session: SessionDep) -> Response:
         with transaction(session):
             identity.logout(session, access_token=token, now=page.runtime.clock.now())
     response = redirect("/")
-    clear_cookie(response, page.runtime.settings, SESSION_COOKIE)
+    clear_session_cookies(response, page.runtime.settings)
     return response
