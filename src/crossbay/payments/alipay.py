@@ -8,7 +8,7 @@ signature or a key.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -186,37 +186,36 @@ class AlipayClient:
         if not isinstance(url, str) or not url.startswith(("https://", "http://")):
             raise AlipayProviderError("Alipay gave no bill_download_url")
         # The address is itself the credential (a short-lived token): a plain GET, no signature.
-        try:
-            response = self._http.get(url, timeout=self._timeout)
-        except httpx.TimeoutException as error:
-            raise AlipayProviderUnavailable("Alipay's bill did not arrive in time") from error
-        except httpx.TransportError as error:
-            raise AlipayProviderUnavailable("Alipay's bill could not be fetched") from error
-        if response.status_code >= 500 or response.status_code == 429:
-            raise AlipayProviderUnavailable(f"Alipay's bill address answered {response.status_code}")
-        if response.status_code != 200:
-            raise AlipayProviderError(f"Alipay's bill address answered {response.status_code}")
-        return response.content
+        return _answered("Alipay's bill address", lambda: self._http.get(url, timeout=self._timeout)).content
 
     def _call(self, method: str, biz: Mapping[str, Any], **common: str | None) -> dict[str, Any]:
         params = self.signed_params(method, biz, **common)
         # As Alipay's own SDKs do: the common parameters in the query, the business ones in the form body.
         form = {"biz_content": params.pop("biz_content")}
-        try:
-            response = self._http.post(self.gateway_url, params=params, data=form, timeout=self._timeout)
-        except httpx.TimeoutException as error:
-            raise AlipayProviderUnavailable("Alipay did not answer in time") from error
-        except httpx.TransportError as error:
-            raise AlipayProviderUnavailable("Alipay could not be reached") from error
-        if response.status_code >= 500 or response.status_code == 429:
-            raise AlipayProviderUnavailable(f"Alipay answered {response.status_code}")
-        if response.status_code != 200:
-            raise AlipayProviderError(f"Alipay answered {response.status_code}")
+        response = _answered(
+            "Alipay",
+            lambda: self._http.post(self.gateway_url, params=params, data=form, timeout=self._timeout),
+        )
         try:
             raw = response.content.decode("utf-8")  # the charset every request asks for
         except UnicodeDecodeError as error:
             raise AlipayProviderError(f"unreadable answer to {method}") from error
         return read_response(raw, method, self.alipay_public_key_pem)
+
+
+def _answered(who: str, send: Callable[[], httpx.Response]) -> httpx.Response:
+    """The 200 answer of ``send``; no answer, 5xx or 429 can be tried again later, other answers cannot."""
+    try:
+        response = send()
+    except httpx.TimeoutException as error:
+        raise AlipayProviderUnavailable(f"{who} did not answer in time") from error
+    except httpx.TransportError as error:
+        raise AlipayProviderUnavailable(f"{who} could not be reached") from error
+    if response.status_code >= 500 or response.status_code == 429:
+        raise AlipayProviderUnavailable(f"{who} answered {response.status_code}")
+    if response.status_code != 200:
+        raise AlipayProviderError(f"{who} answered {response.status_code}")
+    return response
 
 
 def _trade_terms(
