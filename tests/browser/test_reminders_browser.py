@@ -14,7 +14,7 @@ from playwright.sync_api import Browser, expect
 
 from tests.browser.a11y import assert_accessible
 from tests.browser.accounts import MB, customer_with_esim, signed_in
-from tests.browser.browsing import PHONE, screenshot
+from tests.browser.browsing import DESKTOP, PHONE, screenshot
 from tests.support import sensitive
 from tests.support.journey import Customer, poll
 
@@ -110,8 +110,9 @@ def test_notifications_reminders_and_auto_renew_pages(browser: Browser, base_url
     assert customer.get(f"/api/v1/esims/{esim['id']}").json()["auto_renew_package_id"] is not None
     context.close()
 
-    # English with scripts on, so axe-core can check each page (it cannot run where scripts are off).
-    context = signed_in(browser, base_url, customer, PHONE, locale="en-GB")
+    # English on a desktop with scripts on, so axe-core can check each page (it cannot run where scripts
+    # are off): each page is seen in two languages and at both sizes.
+    context = signed_in(browser, base_url, customer, DESKTOP, locale="en-GB")
     page = context.new_page()
     page.goto("/notifications?lang=en")
     expect(page.locator(".notification-title")).to_have_text("Your pack is running low")
