@@ -19,7 +19,7 @@ from datetime import date, datetime
 
 from crossbay.money import Money, money_from_decimal_string
 from crossbay.payments.alipay_wire import CHINA, format_amount
-from crossbay.payments.statements import PAYMENT, REFUND, StatementLine, StatementUnreadable
+from crossbay.payments.statements import StatementLine, StatementUnreadable, bill_line
 
 BILL_DOWNLOAD_URL_QUERY = "alipay.data.dataservice.bill.downloadurl.query"
 BILL_NOT_EXIST = "isp.bill_not_exist"  # Alipay's answer for a day without a single trade
@@ -137,11 +137,11 @@ def read_detail(text: str, *, currency: str) -> list[StatementLine]:
         except ValueError as error:
             raise StatementUnreadable(f"line {number} of the Alipay bill has an unreadable value") from error
         reference = cell[at["商户订单号"]]
-        if amount.amount <= 0 or not reference:
-            raise StatementUnreadable(f"line {number} of the Alipay bill has no reference or amount")
         lines.append(
-            StatementLine(
-                kind=PAYMENT if kind == TRADE else REFUND,
+            bill_line(
+                "Alipay bill",
+                number,
+                refund=kind == REFUND_TYPE,
                 reference=reference,
                 amount=amount,
                 provider_id=cell[at["支付宝交易号"]],

@@ -35,6 +35,30 @@ class StatementLine:
     at: datetime | None = None
 
 
+def bill_line(
+    bill: str,
+    number: int,
+    *,
+    refund: bool,
+    reference: str,
+    amount: Money,
+    provider_id: str,
+    refund_no: str | None,
+    at: datetime,
+) -> StatementLine:
+    """Line ``number`` of a downloaded bill; every line of ours names our payment and moves money."""
+    if amount.amount <= 0 or not reference:
+        raise StatementUnreadable(f"line {number} of the {bill} has no reference or amount")
+    return StatementLine(
+        kind=REFUND if refund else PAYMENT,
+        reference=reference,
+        amount=amount,
+        provider_id=provider_id,
+        refund_no=refund_no,
+        at=at,
+    )
+
+
 @dataclass(frozen=True)
 class Statement:
     provider: str

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta, timezone
 
 from crossbay.money import Money, money_from_decimal_string
 from crossbay.payments.alipay_wire import format_amount
-from crossbay.payments.statements import PAYMENT, REFUND, StatementLine, StatementUnreadable
+from crossbay.payments.statements import StatementLine, StatementUnreadable, bill_line
 
 CHINA_TIME = timezone(timedelta(hours=8))
 SUCCESS, REFUND_STATE = "SUCCESS", "REFUND"
@@ -145,11 +145,11 @@ def read_bill(content: bytes) -> list[StatementLine]:
         if state not in (SUCCESS, REFUND_STATE):
             continue  # REVOKED and the like moved no money
         amount = settled if state == SUCCESS else refunded
-        if amount.amount <= 0 or not reference:
-            raise StatementUnreadable(f"line {number} of the WeChat Pay bill has no reference or amount")
         lines.append(
-            StatementLine(
-                kind=PAYMENT if state == SUCCESS else REFUND,
+            bill_line(
+                "WeChat Pay bill",
+                number,
+                refund=state == REFUND_STATE,
                 reference=reference,
                 amount=amount,
                 provider_id=cell[at["微信订单号"]],
