@@ -20,6 +20,9 @@ from crossbay.i18n import localized
 from crossbay.money import Money
 
 DEFAULT_DAYS = 14
+# The report page and its CSV take the same range, as ?from=YYYY-MM-DD&to=YYYY-MM-DD.
+FromDay = Annotated[date | None, Query(alias="from")]
+ToDay = Annotated[date | None, Query(alias="to")]
 
 
 def _range(runtime: RuntimeDep, start: date | None, end: date | None) -> tuple[date, date]:
@@ -32,8 +35,8 @@ def report_page(
     page: AdminPageDep,
     session: SessionDep,
     runtime: RuntimeDep,
-    start: Annotated[date | None, Query(alias="from")] = None,
-    end: Annotated[date | None, Query(alias="to")] = None,
+    start: FromDay = None,
+    end: ToDay = None,
 ) -> Response:
     first, last = _range(runtime, start, end)
     with transaction(session):
@@ -74,8 +77,8 @@ def report_page(
 def report_csv(
     session: SessionDep,
     runtime: RuntimeDep,
-    start: Annotated[date | None, Query(alias="from")] = None,
-    end: Annotated[date | None, Query(alias="to")] = None,
+    start: FromDay = None,
+    end: ToDay = None,
 ) -> Response:
     first, last = _range(runtime, start, end)
     with transaction(session):
