@@ -11,10 +11,11 @@ import typer
 import uvicorn
 
 from crossbay.admin.cli import staff_app
+from crossbay.commands import start_runtime, start_settings, use_case
 from crossbay.esim.cli import esims_app
 from crossbay.logs import configure_logging
 from crossbay.promotions.cli import promotions_app
-from crossbay.settings import Settings, SettingsError, load_settings
+from crossbay.settings import Settings
 from crossbay.support.cli import tickets_app
 from crossbay.usage.cli import usage_app
 
@@ -38,16 +39,6 @@ log = logging.getLogger("crossbay.cli")
 
 Host = Annotated[str, typer.Option(help="Interface to listen on.")]
 Port = Annotated[int, typer.Option(help="TCP port.")]
-
-
-def _settings(**overrides: object) -> Settings:
-    try:
-        settings = load_settings(**overrides)
-    except SettingsError as error:
-        typer.echo(f"crossbay: cannot start: {error}", err=True)
-        raise typer.Exit(2) from None
-    configure_logging(settings.log_level)
-    return settings
 
 
 def _base_url_for(host: str, port: int) -> dict[str, object]:
@@ -87,7 +78,7 @@ def _serve(settings: Settings, host: str, port: int, *, with_worker: bool) -> No
 @app.command()
 def serve(host: Host = "127.0.0.1", port: Port = 8000) -> None:
     """Serve the API, pages and partner endpoints (no worker: run `crossbay worker` beside it)."""
-    _serve(_settings(**_base_url_for(host, port)), host, port, with_worker=False)
+    _serve(start_settings(**_base_url_for(host, port)), host, port, with_worker=False)
 
 
 @app.command()
@@ -97,7 +88,7 @@ def worker() -> None:
     from crossbay.jobs.worker import Worker
     from crossbay.runtime import build_runtime
 
-    runtime = build_runtime(_settings())
+    runtime = build_runtime(start_settings())
     try:
         Worker(runtime, JOB_KINDS).run_forever()
     finally:
@@ -107,7 +98,7 @@ def worker() -> None:
 @app.command()
 def demo(host: Host = "127.0.0.1", port: Port = 8000) -> None:
     """Migrate, load the demo catalog if empty, and serve everything with sandboxes and a worker."""
-    settings = _settings(sandbox=True, secure_cookies=False, **_base_url_for(host, port))
+    settings = start_settings(sandbox=True, secure_cookies=False, **_base_url_for(host, port))
     from crossbay.migrate import upgrade
 
     upgrade(settings.database_url)
@@ -167,21 +158,15 @@ def orders_refund(
     reason: Annotated[str, typer.Option(help="Why: kept with the refund job for the record.")],
 ) -> None:
     """Refund a delivered or failed order in full; the worker asks the provider (wallet: at once)."""
-    from crossbay.db import transaction
-    from crossbay.errors import CrossbayError
     from crossbay.orders import service as orders
-    from crossbay.runtime import build_runtime
 
-    runtime = build_runtime(_settings())
+    runtime = start_runtime()
     try:
-        with runtime.sessions() as session, transaction(session):
+        with use_case(runtime) as session:
             order = orders.refund_order(
                 session, order_id=order_id, settings=runtime.settings, now=runtime.clock.now(), reason=reason
             )
             status = order.status
-    except CrossbayError as error:
-        typer.echo(f"crossbay: {error.code}: {error.detail or ''}", err=True)
-        raise typer.Exit(1) from None
     finally:
         runtime.close()
     typer.echo(f"refund of {order_id} queued (order is {status}); the worker completes it")
@@ -204,7 +189,7 @@ def reconcile(
     from crossbay.payments.reconciliation import NoStatement, reconcile_day, report_lines
     from crossbay.runtime import build_runtime
 
-    runtime = build_runtime(_settings())
+    runtime = build_runtime(start_settings())
     try:
         try:
             wanted = date.fromisoformat(day) if day else hk_date(runtime.clock.now()) - timedelta(days=1)

@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 
 from crossbay.admin.permissions import Role
+from crossbay.commands import start_runtime, use_case
 
 staff_app = typer.Typer(help="Back-office staff accounts.", no_args_is_help=True)
 
@@ -31,14 +32,6 @@ def _password() -> str:
     return password
 
 
-def _runtime():  # type: ignore[no-untyped-def]
-    # Imported here: crossbay.cli imports this module to mount its commands.
-    from crossbay.cli import _settings
-    from crossbay.runtime import build_runtime
-
-    return build_runtime(_settings())
-
-
 @staff_app.command("add")
 def add(
     email: Annotated[str, typer.Argument(help="The staff member's email (their sign-in name).")],
@@ -51,13 +44,11 @@ def add(
     import segno
 
     from crossbay.admin import staff
-    from crossbay.db import transaction
-    from crossbay.errors import CrossbayError
 
     password = _password()
-    runtime = _runtime()
+    runtime = start_runtime()
     try:
-        with runtime.sessions() as session, transaction(session):
+        with use_case(runtime) as session:
             created = staff.add_staff(
                 session,
                 email=email,
@@ -67,10 +58,6 @@ def add(
                 now=runtime.clock.now(),
             )
             uri, staff_id = created.provisioning_uri, created.staff.id
-    except CrossbayError as error:
-        problem = error.errors[0].message if error.errors else error.detail or ""
-        typer.echo(f"crossbay: {error.code}: {problem}", err=True)
-        raise typer.Exit(1) from None
     finally:
         runtime.close()
     typer.echo(f"staff {staff_id} added with role {role.value}.")
@@ -89,17 +76,12 @@ def add(
 def disable(email: Annotated[str, typer.Argument(help="The staff member's email.")]) -> None:
     """Stop an account from signing in and end its open sessions."""
     from crossbay.admin import staff
-    from crossbay.db import transaction
-    from crossbay.errors import CrossbayError
 
-    runtime = _runtime()
+    runtime = start_runtime()
     try:
-        with runtime.sessions() as session, transaction(session):
+        with use_case(runtime) as session:
             disabled = staff.disable_staff(session, email=email, now=runtime.clock.now())
             staff_id = disabled.id
-    except CrossbayError as error:
-        typer.echo(f"crossbay: {error.code}", err=True)
-        raise typer.Exit(1) from None
     finally:
         runtime.close()
     typer.echo(f"staff {staff_id} disabled; their sessions are closed.")

@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from sqlalchemy.orm import Session
 
+from crossbay.commands import start_runtime, use_case
 from crossbay.esim import lifecycle
 from crossbay.esim.models import Esim
 from crossbay.settings import Settings
 
 if TYPE_CHECKING:
-    from crossbay.runtime import Runtime
+    pass
 
 esims_app = typer.Typer(
     help="eSIMs, for staff: suspend, resume, terminate; profile stock.", no_args_is_help=True
@@ -34,20 +35,14 @@ Action = Callable[[Session, str, str, Settings, datetime], Esim]
 
 
 def _run(esim_id: str, reason: str, action: Action, done: str) -> None:
-    from crossbay.db import transaction
-    from crossbay.errors import CrossbayError
-
     if not reason.strip():
         typer.echo("crossbay: --reason must say why", err=True)
         raise typer.Exit(2)
-    settings, runtime = _start()
+    runtime = start_runtime()
     try:
-        with runtime.sessions() as session, transaction(session):
-            esim = action(session, esim_id, reason.strip(), settings, runtime.clock.now())
+        with use_case(runtime) as session:
+            esim = action(session, esim_id, reason.strip(), runtime.settings, runtime.clock.now())
             status = esim.status
-    except CrossbayError as error:
-        typer.echo(f"crossbay: {error.code}: {error.detail or ''}", err=True)
-        raise typer.Exit(1) from None
     finally:
         runtime.close()
     typer.echo(f"{esim_id} {done} (now {status})")
@@ -88,28 +83,18 @@ def terminate(esim_id: EsimId, reason: Reason) -> None:
     )
 
 
-def _start() -> tuple[Settings, Runtime]:
-    # Imported here: crossbay.cli imports this module to mount its commands.
-    from crossbay.cli import _settings
-    from crossbay.runtime import build_runtime
-
-    settings = _settings()
-    return settings, build_runtime(settings)
-
-
 @stock_app.callback(invoke_without_command=True)
 def stock(ctx: typer.Context) -> None:
     """Profiles per SM-DP+: loaded, allocated to eSIMs, available, and unlisted (allocated by the SM-DP+
     without being loaded here). LOW marks stock at or below CROSSBAY_PROFILE_STOCK_LOW_THRESHOLD."""
     if ctx.invoked_subcommand is not None:
         return
-    from crossbay.db import transaction
     from crossbay.esim import inventory
 
-    settings, runtime = _start()
+    runtime = start_runtime()
     try:
-        with runtime.sessions() as session, transaction(session):
-            levels = inventory.stock_levels(session, threshold=settings.profile_stock_low_threshold)
+        with use_case(runtime) as session:
+            levels = inventory.stock_levels(session, threshold=runtime.settings.profile_stock_low_threshold)
     finally:
         runtime.close()
     if not levels:
@@ -137,8 +122,6 @@ def load_stock(
 ) -> None:
     """Add a batch of profiles bought from the SM-DP+ vendor. Every line must be a Luhn-valid ICCID, else
     nothing is loaded; ICCIDs already held are skipped."""
-    from crossbay.db import transaction
-    from crossbay.errors import CrossbayError
     from crossbay.esim import inventory
 
     try:
@@ -146,21 +129,17 @@ def load_stock(
     except (OSError, UnicodeDecodeError) as error:
         typer.echo(f"crossbay: cannot read {iccid_file}: {error}", err=True)
         raise typer.Exit(2) from None
-    settings, runtime = _start()
+    runtime = start_runtime()
     try:
-        iccids = inventory.parse_iccids(lines)
-        with runtime.sessions() as session, transaction(session):
+        with use_case(runtime) as session:
             loaded = inventory.load_batch(
                 session,
-                smdp=smdp or inventory.smdp_of(settings),
-                iccids=iccids,
+                smdp=smdp or inventory.smdp_of(runtime.settings),
+                iccids=inventory.parse_iccids(lines),  # a bad list is refused like any use case
                 label=label or iccid_file.name,
                 now=runtime.clock.now(),
             )
             available = inventory.available_profiles(session, smdp=loaded.smdp)
-    except CrossbayError as error:
-        typer.echo(f"crossbay: {error.code}: {error.detail or ''}", err=True)
-        raise typer.Exit(1) from None
     finally:
         runtime.close()
     typer.echo(
