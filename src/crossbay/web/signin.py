@@ -129,11 +129,16 @@ def check_code(page: PageDep, session: SessionDep, code: Annotated[str, Form()] 
             )
     except CrossbayError as error:
         return _code_form(page, state, error=problem_text(page, error), status=error.status)
+    return _signed_in(page, tokens, device=device, next=state.next)
+
+
+def _signed_in(page: Page, tokens: identity.Tokens, *, device: str, next: str | None) -> Response:
+    settings = page.runtime.settings
     # A first sign-in registers the customer, who has no real-name record yet: ask for it straight away.
     if tokens.new_customer:
-        destination = "/identity?" + urlencode({"next": state.next}) if state.next else "/identity"
+        destination = "/identity?" + urlencode({"next": next}) if next else "/identity"
     else:
-        destination = state.next or "/home"
+        destination = next or "/home"
     response = redirect(destination)
     set_session_cookies(
         response, settings, access_token=tokens.access_token, refresh_token=tokens.refresh_token
@@ -141,6 +146,40 @@ def check_code(page: PageDep, session: SessionDep, code: Annotated[str, Form()] 
     set_cookie(response, settings, DEVICE_COOKIE, device, max_age=DEVICE_COOKIE_SECONDS)
     clear_cookie(response, settings, SIGNIN_COOKIE, path=SIGNIN_PATH)
     return response
+
+
+@router.post("/signin/password", dependencies=[CsrfChecked])
+def sign_in_with_password(
+    page: PageDep,
+    session: SessionDep,
+    phone: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "",
+) -> Response:
+    """For customers who set a login password: no SMS needed. Same answer for an unknown phone."""
+    settings, now = page.runtime.settings, page.runtime.clock.now()
+    device = page.request.cookies.get(DEVICE_COOKIE) or secrets.token_urlsafe(24)
+    try:
+        with transaction(session):
+            tokens = identity.sign_in_with_password(
+                session,
+                phone=normalize_phone(phone[:32]),
+                password=password[:128],
+                settings=settings,
+                now=now,
+                origin=origin_of(page.request, settings, device_cookie=device),
+            )
+    except CrossbayError as error:
+        return page.render(
+            "signin.html",
+            status=error.status,
+            phone=phone[:32],
+            error=None,
+            password_phone=phone[:32],
+            password_error=problem_text(page, error),
+            next=safe_next(next),
+        )
+    return _signed_in(page, tokens, device=device, next=safe_next(next))
 
 
 @router.post("/signin/resend", dependencies=[CsrfChecked])
