@@ -33,7 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from crossbay.clock import FrozenClock
 from crossbay.db import make_engine, make_session_factory
 from crossbay.migrate import upgrade
-from crossbay.usage.records import RecordIn, apply_with_retry
+from crossbay.usage import server_rating
+from crossbay.usage.records import RecordIn, tally_with_retry
 from crossbay.usage.regions import area_mask
 from tests.support.servers import postgres_schema
 
@@ -130,7 +131,7 @@ def rate_all(engine: sa.Engine, records: list[RecordIn], batch: int) -> float:
     clock = FrozenClock(T0 + timedelta(days=21))
     started = time.perf_counter()
     for offset in range(0, len(records), batch):
-        apply_with_retry(sessions, records[offset : offset + batch], clock=clock)
+        tally_with_retry(sessions, records[offset : offset + batch], clock=clock)
     return time.perf_counter() - started
 
 
@@ -172,7 +173,14 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--esims", type=int, default=10_000)
     parser.add_argument("--batch", type=int, default=100_000)
+    parser.add_argument(
+        "--server-from",
+        type=int,
+        default=None,
+        help="rate the one-active-bundle case in SQL from this batch size (usage.server_rating; default off)",
+    )
     args = parser.parse_args()
+    server_rating.SERVER_FROM = args.server_from
 
     with postgres_schema() as url:
         upgrade(url)

@@ -116,7 +116,7 @@ def rate_batch(
                 sums[1] += voice
         keep_quick((record, balance, covered))
 
-    spill = {esim_id for esim_id, sums in covered_sums.items() if not _absorbs(single[esim_id], *sums)}
+    spill = {esim_id for esim_id, sums in covered_sums.items() if not absorbs(single[esim_id], *sums)}
     for record, balance, covered in quick:
         if balance.esim_id in spill:
             slow.append((record, balance.esim_id))
@@ -136,7 +136,7 @@ def rate_batch(
             ratings[record.record_id] = Rating(RATED)
     for esim_id, (data, voice) in covered_sums.items():
         if esim_id not in spill:
-            _debit(single[esim_id], data, voice)
+            debit(single[esim_id], data, voice)
 
     by_usage = attrgetter("started_at", "record_id")
     for record, esim_id in sorted(slow, key=lambda pair: by_usage(pair[0])):
@@ -164,16 +164,16 @@ def paused_gc() -> Iterator[None]:
             gc.enable()
 
 
-def _absorbs(balance: Balance, data: int, voice: int) -> bool:
+def absorbs(balance: Balance, data: int, voice: int) -> bool:
     """The bundle pays ``data`` and ``voice`` in full and stays active, below its next alert level."""
     if data > balance.available(DATA) or voice > balance.available(VOICE):
         return False
     probe = dataclasses.replace(balance, events=[])
-    _debit(probe, data, voice)
+    debit(probe, data, voice)
     return probe.status == ACTIVE and not probe.events
 
 
-def _debit(balance: Balance, data: int, voice: int) -> None:
+def debit(balance: Balance, data: int, voice: int) -> None:
     if data:
         balance.debit(DATA, data)
     if voice:

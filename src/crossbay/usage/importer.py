@@ -21,7 +21,7 @@ from typing import IO, Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from crossbay.clock import Clock
-from crossbay.usage.records import RecordIn, apply_with_retry
+from crossbay.usage.records import RecordIn, tally_with_retry
 
 FIELDS = ("record_id", "iccid", "started_at", "ended_at", "region", "network", "data_bytes", "voice_seconds")
 
@@ -102,7 +102,7 @@ def import_file(
 
     def flush() -> None:
         if batch:
-            report.results.update(r.result for r in apply_with_retry(sessions, batch, clock=clock))
+            report.results.update(tally_with_retry(sessions, batch, clock=clock))
             batch.clear()
 
     with path.open(encoding="utf-8", newline="") as handle:

@@ -26,6 +26,7 @@ from crossbay.clock import hk_date
 from crossbay.db import transaction
 from crossbay.usage import balances as balances_module
 from crossbay.usage import batch as batch_module
+from crossbay.usage import server_rating
 from crossbay.usage import service as usage
 from crossbay.usage.balances import BUNDLE_COLUMNS
 from crossbay.usage.batch import rate_batch
@@ -200,9 +201,10 @@ def test_the_collector_is_back_on_after_a_batch_even_when_it_fails() -> None:
 
 @pytest.fixture(params=["arrays", "staged"])
 def bulk_writes(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """PostgreSQL writes big batches through temporary tables: run the small ones both ways."""
+    """PostgreSQL writes and rates big batches through temporary tables: run the small ones both ways."""
     if request.param == "staged":
         monkeypatch.setattr(balances_module, "STAGE_FROM", 1)
+        monkeypatch.setattr(server_rating, "SERVER_FROM", 1)
     return str(request.param)
 
 
