@@ -33,7 +33,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from crossbay.clock import FrozenClock
 from crossbay.db import make_engine, make_session_factory
 from crossbay.migrate import upgrade
-from crossbay.usage import server_rating
 from crossbay.usage.records import RecordIn, tally_with_retry
 from crossbay.usage.regions import area_mask
 from tests.support.servers import postgres_schema
@@ -173,14 +172,7 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--esims", type=int, default=10_000)
     parser.add_argument("--batch", type=int, default=100_000)
-    parser.add_argument(
-        "--server-from",
-        type=int,
-        default=None,
-        help="rate the one-active-bundle case in SQL from this batch size (usage.server_rating; default off)",
-    )
     args = parser.parse_args()
-    server_rating.SERVER_FROM = args.server_from
 
     with postgres_schema() as url:
         upgrade(url)

@@ -43,6 +43,14 @@ def test_a_customer_with_a_password_signs_in_without_a_code(customer: Customer, 
         assert {SESSION_COOKIE, REFRESH_COOKIE} <= names
         sensitive.register(*(browser.cookies.get(n) or "" for n in (SESSION_COOKIE, REFRESH_COOKIE)))
         assert browser.get("/wallet").status_code == 200
+    with httpx.Client(base_url=server.url, timeout=30) as browser:
+        # Enter in the password field submits with the first button ("send code"): still a password sign-in.
+        page = browser.get("/signin")
+        entered = browser.post(
+            "/signin", data={"csrf": form_token(page), "phone": customer.phone, "password": PASSWORD}
+        )
+        assert entered.status_code in (302, 303) and entered.headers["location"] == "/home"
+        sensitive.register(*(browser.cookies.get(n) or "" for n in (SESSION_COOKIE, REFRESH_COOKIE)))
 
 
 def test_an_unknown_phone_gets_the_same_answer_as_a_wrong_password(server: LiveServer, seeded: None) -> None:

@@ -18,7 +18,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple, TypeVar
 
@@ -31,9 +31,8 @@ from crossbay.clock import Clock
 from crossbay.db import is_postgresql, transaction
 from crossbay.esim import service as esim_service
 from crossbay.esim.models import Esim
-from crossbay.usage import server_rating
 from crossbay.usage.balances import add_daily_usage, chunks, load_balances, member_of, save_balances
-from crossbay.usage.batch import debit, paused_gc, rate_batch
+from crossbay.usage.batch import paused_gc, rate_batch
 from crossbay.usage.bulk import fetch
 from crossbay.usage.models import UsageRecord
 from crossbay.usage.rating import DUPLICATE, Balance, Rating
@@ -84,16 +83,14 @@ _COLUMNS = (
 def apply_records(session: Session, records: Sequence[RecordIn], *, now: datetime) -> list[RecordResult]:
     """Rate a batch of usage records; a record id seen before (in this batch or ever) changes nothing."""
     with paused_gc():
-        return _answers(records, _apply(session, records, now=now, answers=True))
+        return _answers(records, _apply(session, records, now=now))
 
 
 def tally_records(session: Session, records: Sequence[RecordIn], *, now: datetime) -> dict[str, int]:
     """``apply_records`` for callers that need no answer per record: how many got each result."""
     with paused_gc():
-        outcome = _apply(session, records, now=now, answers=False)
+        outcome = _apply(session, records, now=now)
     tally: Counter[str] = Counter(rating.result for rating in outcome.ratings.values())
-    for result, count in outcome.server_rows:
-        tally[result] += count
     duplicates = len(records) - sum(tally.values())
     if duplicates:
         tally[DUPLICATE] += duplicates
@@ -102,16 +99,12 @@ def tally_records(session: Session, records: Sequence[RecordIn], *, now: datetim
 
 @dataclass(slots=True)
 class _Outcome:
-    # Rated in Python.
     ratings: dict[str, Rating]
     daily: dict[tuple[str, Any], tuple[int, int]]
     used_esims: set[str]
-    # Rated by the server: (record_id, result, charged data, charged voice) rows, or (result, count).
-    server_rows: list[tuple[Any, ...]] = field(default_factory=list)
-    on_server: bool = False
 
 
-def _apply(session: Session, records: Sequence[RecordIn], *, now: datetime, answers: bool) -> _Outcome:
+def _apply(session: Session, records: Sequence[RecordIn], *, now: datetime) -> _Outcome:
     fresh: dict[str, RecordIn] = {}
     for record in records:
         fresh.setdefault(record.record_id, record)
@@ -127,10 +120,7 @@ def _apply(session: Session, records: Sequence[RecordIn], *, now: datetime, answ
         # duplicates looked up, and the batch rated again from the bundles as they are in the database.
         try:
             with session.begin_nested():
-                if server_rating.SERVER_FROM is not None and len(fresh) >= server_rating.SERVER_FROM:
-                    outcome = _rate_on_server(session, fresh, esim_of, balances, now=now, answers=answers)
-                else:
-                    outcome = _rate_in_python(session, fresh, esim_of, balances, now=now)
+                outcome = _rate_in_python(session, fresh, esim_of, balances, now=now)
         except psycopg.errors.UniqueViolation:
             balances = load_balances(session, esim_ids)
             for record_id in _already_applied(session, list(fresh)):
@@ -143,10 +133,7 @@ def _apply(session: Session, records: Sequence[RecordIn], *, now: datetime, answ
         _insert_records(session, fresh, batch.ratings, esim_of, now=now)
         outcome = _Outcome(batch.ratings, batch.daily, batch.used_esims)
     save_balances(session, (b for group in balances.values() for b in group), now=now)
-    if outcome.on_server:
-        server_rating.add_daily(session, outcome.daily)
-    else:
-        add_daily_usage(session, outcome.daily)
+    add_daily_usage(session, outcome.daily)
     _mark_first_use(session, esims, outcome.used_esims, now=now)
     return outcome
 
@@ -164,33 +151,12 @@ def _rate_in_python(
     return _Outcome(batch.ratings, batch.daily, batch.used_esims)
 
 
-def _rate_on_server(
-    session: Session,
-    fresh: dict[str, RecordIn],
-    esim_of: dict[str, str],
-    balances: dict[str, list[Balance]],
-    *,
-    now: datetime,
-    answers: bool,
-) -> _Outcome:
-    """The one-active-bundle eSIMs rated by the server (``server_rating``), the rest as in Python."""
-    part, left = server_rating.split(session, fresh, esim_of, balances)
-    # As ``rate_batch`` does: the shortcut's sums are debited before the rest is rated in usage order.
-    for esim_id, (data, voice) in part.sums.items():
-        debit(balances[esim_id][0], data, voice)
-    batch = rate_batch(left.values(), esim_of, balances)
-    _copy_records(session, left, batch.ratings, esim_of, now=now)
-    rows = server_rating.insert_rated(session, part, now=now, answers=answers)
-    return _Outcome(batch.ratings, batch.daily, batch.used_esims | part.used_esims, rows, on_server=True)
-
-
 def _answers(records: Sequence[RecordIn], outcome: _Outcome) -> list[RecordResult]:
     """One result per record sent; a record id repeated inside the batch is a duplicate after its first."""
     known = {
         record_id: RecordResult(record_id, rating.result, rating.charged_data, rating.charged_voice)
         for record_id, rating in outcome.ratings.items()
     }
-    known.update((row[0], RecordResult._make(row)) for row in outcome.server_rows)
     results = []
     answered: set[str] = set()
     for record in records:

@@ -73,7 +73,11 @@ def send_code(
     session: SessionDep,
     phone: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
 ) -> Response:
+    if password:
+        # Enter in the password field submits with the form's first button: the password was meant.
+        return sign_in_with_password(page, session, phone=phone, password=password, next=next)
     settings = page.runtime.settings
     try:
         normalized = normalize_phone(phone[:32])
@@ -175,7 +179,6 @@ def sign_in_with_password(
             status=error.status,
             phone=phone[:32],
             error=None,
-            password_phone=phone[:32],
             password_error=problem_text(page, error),
             next=safe_next(next),
         )

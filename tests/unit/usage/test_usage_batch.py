@@ -26,7 +26,6 @@ from crossbay.clock import hk_date
 from crossbay.db import transaction
 from crossbay.usage import balances as balances_module
 from crossbay.usage import batch as batch_module
-from crossbay.usage import server_rating
 from crossbay.usage import service as usage
 from crossbay.usage.balances import BUNDLE_COLUMNS
 from crossbay.usage.batch import rate_batch
@@ -204,7 +203,6 @@ def bulk_writes(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
     """PostgreSQL writes and rates big batches through temporary tables: run the small ones both ways."""
     if request.param == "staged":
         monkeypatch.setattr(balances_module, "STAGE_FROM", 1)
-        monkeypatch.setattr(server_rating, "SERVER_FROM", 1)
     return str(request.param)
 
 
