@@ -418,7 +418,7 @@ def enqueue_refund(
         {"payment_id": payment_id, "reason": reason},
         now=now,
         max_attempts=settings.job_max_attempts,
-        dedupe_key=f"{refund_id_of(payment).replace('refund-', 'refund:', 1)}",
+        dedupe_key=refund_id_of(payment).replace("refund-", "refund:", 1),  # one job per attempt
     )
 
 
