@@ -86,6 +86,8 @@ class Settings(BaseSettings):
 
     order_ttl_seconds: int = 30 * 60
     payment_reconcile_after_seconds: int = 5 * 60
+    # The daily reconciliation waits until this Hong Kong hour: providers publish a day's bill by ~10:00.
+    reconcile_after_hk_hour: int = Field(default=11, ge=0, le=23)
     # A refund the provider took but whose outcome was never notified is asked about after this.
     refund_check_after_seconds: int = 15 * 60
     # Paid but not fulfilled after this long: the late-order watch opens a support ticket and alerts staff.

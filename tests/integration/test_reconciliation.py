@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from crossbay.clock import hk_date
+from crossbay.clock import hk_date, hk_day_start
 from crossbay.db import transaction
 from crossbay.money import Money
 from crossbay.orders import service as orders
@@ -199,11 +199,15 @@ def test_the_daily_sweep_reconciles_yesterday_and_warns(
             .where(SandboxWechatPayTransaction.out_trade_no == wechat["payment"]["reference"])
             .values(currency="CNY")
         )
-    # The period that starts tomorrow reconciles today.
-    period = server.runtime.clock.now() + timedelta(days=1)
+    # Tomorrow at 08:00 Hong Kong time the bills are not out yet; at noon the sweep reconciles today.
+    tomorrow = hk_day_start(server.runtime.clock.now()) + timedelta(days=1)
+    reconcile_yesterday(server.runtime, {"period": (tomorrow + timedelta(hours=8)).isoformat()})
+    with server.runtime.sessions() as session, transaction(session):
+        assert all(get_run(session, provider=p, day=today(server)) is None for p in PROVIDERS)
 
     with caplog.at_level(logging.WARNING, logger="crossbay.reconciliation"):
-        reconcile_yesterday(server.runtime, {"period": period.isoformat()})
+        reconcile_yesterday(server.runtime, {"period": (tomorrow + timedelta(hours=12)).isoformat()})
+        reconcile_yesterday(server.runtime, {"period": (tomorrow + timedelta(hours=13)).isoformat()})
 
     [warning] = [r for r in caplog.records if r.getMessage() == "reconciliation found differences"]
     assert warning.__dict__["provider"] == "wechatpay" and warning.__dict__["differences"] == 1

@@ -55,7 +55,7 @@ JOB_KINDS: dict[str, JobKind] = {
     CANCEL_PROFILE_JOB: JobKind(fulfilment.cancel_unused_profile),
     wallet.EXPIRE_TOPUP_JOB: JobKind(expire_topup),
     support_watch.WATCH_JOB: JobKind(support_watch.watch_late_orders, every=support_watch.SWEEP_EVERY),
-    RECONCILE_DAY_JOB: JobKind(reconcile_yesterday, every=timedelta(days=1)),
+    RECONCILE_DAY_JOB: JobKind(reconcile_yesterday, every=timedelta(hours=1)),
     RELEASE_PROFILE_JOB: JobKind(release_terminated_profile),
     stock_watch.STOCK_WATCH_JOB: JobKind(stock_watch.watch_profile_stock, every=stock_watch.SWEEP_EVERY),
     usage_jobs.EXPIRE_BUNDLES_JOB: JobKind(usage_jobs.expire_bundles, every=timedelta(minutes=1)),

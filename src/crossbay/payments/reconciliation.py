@@ -390,11 +390,20 @@ def report_lines(report: ReconciliationReport) -> list[str]:
 
 
 def reconcile_yesterday(runtime: Runtime, payload: dict[str, Any]) -> None:
-    """The sweep: yesterday (Hong Kong) of the period's start, for every provider with a statement."""
+    """The hourly sweep: once a day, when the providers have published it, yesterday (Hong Kong).
+
+    Alipay and WeChat Pay publish a day's bill at about 09:00–10:00 China time, and answer
+    "no bill" before that, which would read as a day without trades: nothing is compared
+    before ``reconcile_after_hk_hour``, and a provider already reconciled for the day is skipped.
+    """
     period = datetime.fromisoformat(str(payload["period"]))
+    if period.astimezone(HONG_KONG).hour < runtime.settings.reconcile_after_hk_hour:
+        return
     day = hk_date(period) - timedelta(days=1)
+    with runtime.sessions() as session, transaction(session):
+        done = {p for p in runtime.providers if get_run(session, provider=p, day=day) is not None}
     failed: Exception | None = None
-    for provider in sorted(runtime.providers):
+    for provider in sorted(set(runtime.providers) - done):
         try:
             report = reconcile_day(runtime, provider=provider, day=day)
         except NoStatement:
