@@ -16,7 +16,7 @@ from crossbay.db import new_id
 from crossbay.errors import FieldProblem, ValidationFailed
 from crossbay.i18n import LANGUAGES
 from crossbay.money import Money
-from crossbay.promotions.codes import check_public_code, generate_code
+from crossbay.promotions.codes import check_code_prefix, check_public_code, generate_code
 from crossbay.promotions.errors import PromotionNotFound
 from crossbay.promotions.models import CouponCode, CustomerCoupon, Promotion
 from crossbay.promotions.rules import DiscountType, Tier
@@ -290,7 +290,7 @@ def generate_codes(
         raise _problem("count", f"Generate 1 to {MAX_BULK} codes at a time")
     if prefix:
         try:
-            prefix = check_public_code(prefix + "XXX")[:-3]
+            prefix = check_code_prefix(prefix)
         except ValueError:
             raise _problem("prefix", "A prefix is letters and digits") from None
     made: dict[str, CouponCode] = {}

@@ -244,14 +244,18 @@ def _insert_records(
     if records:
         session.execute(
             insert(UsageRecord),
-            [dict(zip(_COLUMNS, _row(r, ratings, esim_of, now), strict=True)) for r in records.values()],
+            [
+                dict(zip(_COLUMNS, _row(r, rating, esim_of, now, rating.charges), strict=True))
+                for r in records.values()
+                for rating in (ratings[r.record_id],)
+            ],
         )
 
 
 def _row(
-    record: RecordIn, ratings: dict[str, Rating], esim_of: dict[str, str], now: datetime
+    record: RecordIn, rating: Rating, esim_of: dict[str, str], now: datetime, charges: object
 ) -> tuple[Any, ...]:
-    rating = ratings[record.record_id]
+    """A usage_records row in ``_COLUMNS`` order; ``charges`` as the writer wants them (list or JSON text)."""
     return (
         record.record_id,
         record.iccid,
@@ -265,7 +269,7 @@ def _row(
         rating.result,
         rating.charged_data,
         rating.charged_voice,
-        rating.charges,
+        charges,
         now,
     )
 
@@ -301,24 +305,7 @@ def _copy_records(
         write = copy.write_row
         for record in records.values():
             rating = ratings[record.record_id]
-            write(
-                (
-                    record.record_id,
-                    record.iccid,
-                    esim_of.get(record.iccid),
-                    record.started_at,
-                    record.ended_at,
-                    record.region,
-                    record.network,
-                    record.data_bytes,
-                    record.voice_seconds,
-                    rating.result,
-                    rating.charged_data,
-                    rating.charged_voice,
-                    _charges_json(rating.charges),
-                    now,
-                )
-            )
+            write(_row(record, rating, esim_of, now, _charges_json(rating.charges)))
 
 
 def _charges_json(charges: list[list[object]]) -> str:
