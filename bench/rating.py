@@ -33,8 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from crossbay.clock import FrozenClock
 from crossbay.db import make_engine, make_session_factory
 from crossbay.migrate import upgrade
-from crossbay.usage.records import RecordIn, tally_with_retry
+from crossbay.usage.records import RecordIn
 from crossbay.usage.regions import area_mask
+from crossbay.usage.streams import RatingStreams
 from tests.support.servers import postgres_schema
 
 T0 = datetime(2026, 11, 26, 0, 0, tzinfo=UTC)
@@ -125,12 +126,13 @@ def make_records(count: int, iccids: list[str]) -> list[RecordIn]:
     return records
 
 
-def rate_all(engine: sa.Engine, records: list[RecordIn], batch: int) -> float:
+def rate_all(engine: sa.Engine, records: list[RecordIn], batch: int, streams: int) -> float:
+    """Rate the records as ``crossbay usage import`` does, on ``streams`` connections."""
     sessions = make_session_factory(engine)
     clock = FrozenClock(T0 + timedelta(days=21))
     started = time.perf_counter()
-    for offset in range(0, len(records), batch):
-        tally_with_retry(sessions, records[offset : offset + batch], clock=clock)
+    with RatingStreams(sessions, clock=clock, streams=streams, batch_size=batch) as rating:
+        rating.extend(records)
     return time.perf_counter() - started
 
 
@@ -172,6 +174,7 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--esims", type=int, default=10_000)
     parser.add_argument("--batch", type=int, default=100_000)
+    parser.add_argument("--streams", type=int, default=2)
     args = parser.parse_args()
 
     with postgres_schema() as url:
@@ -183,7 +186,7 @@ def main() -> None:
             load_before = os.getloadavg()
             copy_seconds = copy_all(engine, records)
             binary_seconds = copy_all(engine, records, binary=True)
-            rate_seconds = rate_all(engine, records, args.batch)
+            rate_seconds = rate_all(engine, records, args.batch, args.streams)
             load_after = os.getloadavg()
             with engine.connect() as connection:
                 results = dict(

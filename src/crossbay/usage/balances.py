@@ -270,7 +270,8 @@ def add_daily_usage(session: Session, totals: dict[tuple[str, Any], tuple[int, i
         stage(
             session,
             "daily_adds",
-            "esim_id varchar(40), day date, data_bytes bigint, voice_seconds bigint",
+            # Sorted below in the order of usage_daily's key (bytes), so the upsert walks it once.
+            'esim_id varchar(40) COLLATE "C", day date, data_bytes bigint, voice_seconds bigint',
             ("text", "date", "int8", "int8"),
             (key + value for key, value in totals.items()),
         )

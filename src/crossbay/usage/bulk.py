@@ -25,8 +25,11 @@ def driver(session: Session) -> psycopg.Connection[Any]:
 
 
 def fetch(session: Session, query: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-    """Rows of a query with psycopg placeholders, as tuples."""
-    return driver(session).execute(query, params).fetchall()
+    """Rows of a query with psycopg placeholders, as tuples.
+
+    Binary both ways: no quoting of each array element going in, no parsing of text coming back.
+    """
+    return driver(session).execute(query, params, binary=True).fetchall()
 
 
 def stage(

@@ -14,10 +14,20 @@ usage_app = typer.Typer(help="Usage records and rating.", no_args_is_help=True)
 def import_records(
     file: Annotated[Path, typer.Argument(help="CSV (with a header) or JSONL (.jsonl) of usage records.")],
     batch_size: Annotated[int, typer.Option(help="Records per transaction.", min=1, max=100_000)] = 20_000,
+    streams: Annotated[
+        int | None,
+        typer.Option(
+            help="Connections rating at once, each eSIM always on the same one (default: 2 on PostgreSQL,"
+            " 1 on SQLite, whose writers take turns).",
+            min=1,
+            max=8,
+        ),
+    ] = None,
 ) -> None:
     """Rate every record of FILE once (a record id already applied changes nothing); safe to re-run."""
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
 
+    from crossbay.db import is_postgresql
     from crossbay.logs import configure_logging
     from crossbay.runtime import build_runtime
     from crossbay.settings import Settings
@@ -43,6 +53,7 @@ def import_records(
                 runtime.sessions,
                 clock=runtime.clock,
                 batch_size=batch_size,
+                streams=streams or (2 if is_postgresql(runtime.engine) else 1),
                 progress=lambda done: bar.update(task, completed=done),
             )
     finally:

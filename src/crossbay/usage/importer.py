@@ -21,7 +21,8 @@ from typing import IO, Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from crossbay.clock import Clock
-from crossbay.usage.records import RecordIn, tally_with_retry
+from crossbay.usage.records import RecordIn
+from crossbay.usage.streams import RatingStreams
 
 FIELDS = ("record_id", "iccid", "started_at", "ended_at", "region", "network", "data_bytes", "voice_seconds")
 
@@ -91,36 +92,36 @@ def import_file(
     *,
     clock: Clock,
     batch_size: int = 20_000,
+    streams: int = 1,
     progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
-    """Apply every record of the file, one transaction per batch; ``progress`` gets bytes read so far."""
+    """Apply every record of the file, one transaction per batch on ``streams`` connections at once.
+
+    ``progress`` gets the bytes read so far.
+    """
     report = ImportReport()
     jsonl = path.suffix.lower() in (".jsonl", ".ndjson", ".json")
     rejected_path = path.with_name(path.name + ".rejected")
     rejected_file: IO[str] | None = None
-    batch: list[RecordIn] = []
-
-    def flush() -> None:
-        if batch:
-            report.results.update(tally_with_retry(sessions, batch, clock=clock))
-            batch.clear()
-
-    with path.open(encoding="utf-8", newline="") as handle:
+    read = 0
+    with (
+        path.open(encoding="utf-8", newline="") as handle,
+        RatingStreams(sessions, clock=clock, streams=streams, batch_size=batch_size) as rating,
+    ):
         for number, row, raw in read_rows(handle, jsonl=jsonl):
             try:
                 if row is None:
                     raise BadRecord("not a JSON object")
-                batch.append(parse_record(row))
+                rating.add(parse_record(row))
             except BadRecord as error:
                 report.rejected += 1
                 if rejected_file is None:
                     rejected_file = rejected_path.open("w", encoding="utf-8")
                 rejected_file.write(f"line {number}: {error}: {raw.rstrip()}\n")
-            if len(batch) >= batch_size:
-                flush()
-                if progress is not None:
-                    progress(_position(handle))
-        flush()
+            read += 1
+            if progress is not None and read % batch_size == 0:
+                progress(_position(handle))
+        report.results.update(rating.close())
     if rejected_file is not None:
         rejected_file.close()
     if progress is not None:

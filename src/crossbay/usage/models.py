@@ -5,8 +5,14 @@ from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Date, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.types import TypeEngine
 
 from crossbay.db import Base
+
+
+def byte_ordered(length: int) -> TypeEngine[str]:
+    """A machine id compared as bytes on PostgreSQL (migration 0015): cheaper B-tree inserts."""
+    return String(length).with_variant(String(length, collation="C"), "postgresql")
 
 
 class Bundle(Base):
@@ -48,7 +54,7 @@ class UsageRecord(Base):
 
     __tablename__ = "usage_records"
 
-    record_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    record_id: Mapped[str] = mapped_column(byte_ordered(128), primary_key=True)
     iccid: Mapped[str] = mapped_column(String(22))
     esim_id: Mapped[str | None] = mapped_column(String(40))
     started_at: Mapped[datetime]
@@ -70,7 +76,7 @@ class UsageDaily(Base):
 
     __tablename__ = "usage_daily"
 
-    esim_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    esim_id: Mapped[str] = mapped_column(byte_ordered(40), primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     data_bytes: Mapped[int] = mapped_column(BigInteger)
     voice_seconds: Mapped[int] = mapped_column(BigInteger)

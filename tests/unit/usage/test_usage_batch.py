@@ -139,7 +139,8 @@ def test_batch_rating_equals_rating_one_by_one(
     expected_balances = copy.deepcopy(balances)
     expected, expected_daily = one_by_one(records, esim_of, expected_balances)
     got = rate_batch(records, esim_of, balances)
-    assert got.ratings == expected
+    assert got.results() == expected
+    assert got.tally() == Counter(rating.result for rating in expected.values())
     assert got.daily == expected_daily
     assert got.used_esims == {esim for esim, _ in expected_daily}
     assert balances == expected_balances  # remaining, reserved, status, alert level, events, changed
@@ -171,15 +172,23 @@ def test_a_batch_that_crosses_an_alert_level_raises_the_event_where_the_record_d
     assert bundle.status == EXHAUSTED and bundle.data_remaining == 0
 
 
-def test_the_hong_kong_day_shortcut_agrees_with_the_zone() -> None:
+@pytest.mark.parametrize("order", ["in time order", "reversed"])
+def test_the_hong_kong_day_of_each_record_agrees_with_the_zone(order: str) -> None:
+    """The batch reuses the day of the record before while the time stays inside it (and before
+    1980, when Hong Kong kept summer time, works it out each time)."""
     other = ZoneInfo("America/New_York")
-    start = datetime(1980, 1, 1, tzinfo=UTC)
-    for hours in range(0, 24 * 365 * 60, 997):
-        at = start + timedelta(hours=hours, minutes=hours % 60)
-        for moment in (at, at.astimezone(other)):
-            records = [Rec("r", "icc", moment, "hk", 1, 0)]
-            got = rate_batch(records, {"icc": "e"}, {})
-            assert list(got.daily) == [("e", hk_date(moment))]
+    start = datetime(1975, 1, 1, tzinfo=UTC)
+    moments = [
+        moment
+        for hours in range(0, 24 * 365 * 60, 997)
+        for at in (start + timedelta(hours=hours, minutes=hours % 60),)
+        for moment in (at, at.astimezone(other), at + timedelta(minutes=1), at + timedelta(hours=7))
+    ]
+    if order == "reversed":
+        moments.reverse()
+    records = [Rec(f"r{n}", f"icc{n}", moment, "hk", 1, 0) for n, moment in enumerate(moments)]
+    got = rate_batch(records, {f"icc{n}": f"e{n}" for n in range(len(records))}, {})
+    assert got.daily == {(f"e{n}", hk_date(moment)): (1, 0) for n, moment in enumerate(moments)}
 
 
 def test_the_collector_is_back_on_after_a_batch_even_when_it_fails() -> None:
@@ -269,3 +278,23 @@ def test_bundle_columns_are_read_in_balance_field_order() -> None:
     names = [renamed.get(c, c) for c in BUNDLE_COLUMNS.split(", ")]
     prefixes = [f.name for f in fields(Balance)][: len(names)]
     assert [n.replace("_bytes", "").replace("_seconds", "") for n in names] == prefixes
+
+
+def debit_and_see(balance: Balance, data: int, voice: int) -> bool:
+    """The reference for ``absorbs``: debit a copy and look at what became of it."""
+    if data > balance.available("data") or voice > balance.available("voice"):
+        return False
+    probe = copy.deepcopy(balance)
+    batch_module.debit(probe, data, voice)
+    return probe.status == ACTIVE and not probe.events
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.data(),
+    st.integers(0, 6000),
+    st.sampled_from([0, 0, 1, 30, 299, 300, 301]),
+)
+def test_absorbs_says_what_debiting_would_do(data: st.DataObject, data_bytes: int, voice: int) -> None:
+    balance = data.draw(a_balance("esim_1", "bdl_1").filter(lambda b: b.status == ACTIVE))
+    assert batch_module.absorbs(balance, data_bytes, voice) == debit_and_see(balance, data_bytes, voice)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -149,3 +149,20 @@ class TestExpiry:
                 e.kind for e in session.scalars(select(UsageEvent).where(UsageEvent.bundle_id == bundle.id))
             ]
         assert kinds == ["expired"]
+
+
+def test_a_stored_record_reads_back_as_it_was_sent(session: Session) -> None:
+    esim = esim_with_iccid(session, now=T0)
+    bundle = buy(session, esim, package(session, now=T0), now=T0)
+    hong_kong = timezone(timedelta(hours=8))
+    sent = record(esim.iccid, data=3 * MB, at=(T0 + timedelta(hours=1)).astimezone(hong_kong))
+    assert apply(session, [sent]) == ["rated"]
+    with transaction(session):
+        stored = session.get(UsageRecord, sent.record_id)
+        assert stored is not None
+        assert (stored.started_at, stored.ended_at) == (sent.started_at, sent.ended_at)
+        # Stored as every other time is, so the database compares and orders them alike.
+        found = select(UsageRecord.record_id).where(UsageRecord.started_at == sent.started_at)
+        assert session.scalar(found) == sent.record_id
+        assert stored.charges == [[bundle.id, 3 * MB, 0]]
+        assert (stored.esim_id, stored.received_at) == (esim.id, T0)

@@ -1,0 +1,154 @@
+"""`crossbay usage import FILE`: every record rated once, on one or two streams, nothing lost.
+
+Three eSIMs with a 100 MB bundle each send thirty 5 MB records (twenty fit, ten
+are over quota), in small batches so every stream runs several; the file also
+holds a record for an ICCID nobody knows, a record id sent twice, and lines that
+cannot be read. Both databases; two streams on SQLite take turns at its one writer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import cast
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from crossbay.clock import FrozenClock
+from crossbay.db import make_session_factory, transaction
+from crossbay.usage.importer import import_file, parse_record
+from crossbay.usage.models import Bundle, UsageDaily, UsageRecord
+from crossbay.usage.rating import EXHAUSTED
+from crossbay.usage.streams import RatingStreams
+from tests.support.servers import CROSSBAY
+from tests.unit.usage.usage_factories import MB, buy, esim_with_iccid, package
+
+T0 = datetime(2026, 11, 26, 4, 0, tzinfo=UTC)
+FIELDS = ("record_id", "iccid", "started_at", "ended_at", "region", "network", "data_bytes", "voice_seconds")
+
+
+@pytest.fixture
+def iccids(committed: sa.Engine) -> Iterator[list[str]]:
+    with make_session_factory(committed)() as session:
+        plan = package(session, regions=("hk",), data_mb=100, now=T0)
+        esims = [esim_with_iccid(session, now=T0) for _ in range(3)]
+        for esim in esims:
+            buy(session, esim, plan, now=T0)
+        yield [esim.iccid for esim in esims]
+
+
+def lines(iccids: list[str]) -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = []
+    for minute in range(30):
+        for n, iccid in enumerate(iccids):
+            at = T0 + timedelta(minutes=minute)
+            rows.append(
+                {
+                    "record_id": f"cdr-{n}-{minute:03d}",
+                    "iccid": iccid,
+                    "started_at": at.isoformat(),
+                    "ended_at": (at + timedelta(minutes=1)).isoformat(),
+                    "region": "hk",
+                    "network": "CMHK",
+                    "data_bytes": 5 * MB,
+                    "voice_seconds": 0,
+                }
+            )
+    rows.append({**rows[0], "record_id": "cdr-stranger", "iccid": "89852000000000000999"})
+    rows.append(dict(rows[4]))  # sent twice
+    return rows
+
+
+def write_csv(path: Path, rows: list[dict[str, object]]) -> Path:
+    text = [",".join(FIELDS)] + [",".join(str(row[f]) for f in FIELDS) for row in rows]
+    text.insert(5, "cdr-bad,8985200,2026-11-26T04:00:00+00:00,2026-11-26T04:01:00+00:00,hk,CMHK,-5,0")
+    text.insert(9, "cdr-naive,8985200,2026-11-26T04:00:00,2026-11-26T04:01:00,hk,CMHK,5,0")
+    path.write_text("\n".join(text) + "\n", encoding="utf-8")
+    return path
+
+
+def outcome(engine: sa.Engine) -> tuple[list[tuple[str, int, str]], int, dict[str, int]]:
+    with Session(engine) as session:
+        bundles = session.execute(
+            select(Bundle.esim_id, Bundle.data_remaining_bytes, Bundle.status).order_by(Bundle.esim_id)
+        ).all()
+        daily = session.scalar(select(func.sum(UsageDaily.data_bytes))) or 0
+        results = dict(
+            session.execute(select(UsageRecord.result, func.count()).group_by(UsageRecord.result)).all()
+        )
+    return [tuple(b) for b in bundles], daily, results  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("streams", [1, 2])
+def test_each_record_rated_once_and_every_line_accounted_for(
+    committed: sa.Engine, iccids: list[str], tmp_path: Path, streams: int
+) -> None:
+    path = write_csv(tmp_path / "usage.csv", lines(iccids))
+    sessions = make_session_factory(committed)
+    report = import_file(path, sessions, clock=FrozenClock(T0), batch_size=7, streams=streams)
+
+    assert dict(report.results) == {"rated": 60, "over_quota": 30, "unknown_iccid": 1, "duplicate": 1}
+    assert report.rejected == 2
+    rejected = (tmp_path / "usage.csv.rejected").read_text(encoding="utf-8").splitlines()
+    assert [line.split(":")[0] for line in rejected] == ["line 6", "line 10"]
+    bundles, daily, results = outcome(committed)
+    assert [(remaining, status) for _, remaining, status in bundles] == [(0, EXHAUSTED)] * 3
+    assert daily == 90 * 5 * MB  # every record of a known eSIM counts towards its day, charged or not
+    assert results == {"rated": 60, "over_quota": 30, "unknown_iccid": 1}
+
+    again = import_file(path, sessions, clock=FrozenClock(T0), batch_size=7, streams=streams)
+    assert dict(again.results) == {"duplicate": 92}
+    assert outcome(committed) == (bundles, daily, results)
+
+
+def test_jsonl_with_a_line_that_is_not_an_object(
+    committed: sa.Engine, iccids: list[str], tmp_path: Path
+) -> None:
+    rows = lines(iccids)[:6]
+    path = tmp_path / "usage.jsonl"
+    path.write_text("\n".join([*map(json.dumps, rows), "[1, 2]", "{not json"]) + "\n", encoding="utf-8")
+    report = import_file(path, make_session_factory(committed), clock=FrozenClock(T0), streams=2)
+    assert dict(report.results) == {"rated": 6} and report.rejected == 2
+
+
+class Broken(Exception):
+    pass
+
+
+def broken_sessions() -> Session:
+    raise Broken("no database today")
+
+
+def test_a_failing_batch_stops_the_import_and_says_why(iccids: list[str]) -> None:
+    records = [parse_record(row) for row in lines(iccids)]
+    sessions = cast(sessionmaker[Session], broken_sessions)
+    with pytest.raises(Broken), RatingStreams(sessions, clock=FrozenClock(T0), batch_size=5) as rating:
+        rating.extend(records)
+
+
+def test_the_command_shows_what_became_of_the_file(
+    committed: sa.Engine, database_url: str, iccids: list[str], tmp_path: Path
+) -> None:
+    path = write_csv(tmp_path / "usage.csv", lines(iccids))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CROSSBAY_")}
+    result = subprocess.run(
+        [CROSSBAY, "usage", "import", str(path), "--batch-size", "10"],
+        env={**env, "CROSSBAY_DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "records: 92" in result.stdout
+    assert "rated: 60" in result.stdout and "over_quota: 30" in result.stdout
+    assert "rejected lines: 2" in result.stdout
+    with Session(committed) as session, transaction(session):
+        assert session.scalar(select(func.count()).select_from(UsageRecord)) == 91
