@@ -7,10 +7,13 @@ the network endpoint and `crossbay usage import` use, in batches. In the same
 run the same records are COPYed into a bare table (no index, no constraint):
 the ratio says how close rating (dedupe, lock, rate, store, update bundles and
 daily counters, one transaction per batch) gets to just writing the rows down.
-The ratio the issue asks for is to a text-format COPY (psycopg's default); rating
-itself writes with a binary COPY, several times cheaper for the client, so the
-ratio to a binary COPY of the same records is printed too. Load average is
-printed with the numbers: the machine is shared.
+The records are rated as the import rates them (two connections at once, each
+eSIM's records on one of them, batches of 50,000), then again in a second fresh
+schema on one connection, which must come to the same results; both rates are
+printed. The ratio the issue asks for is to a text-format COPY (psycopg's
+default); rating itself writes with a binary COPY, several times cheaper for the
+client, so the ratio to a binary COPY of the same records is printed too. Load
+average is printed with the numbers: the machine is shared.
 
     make bench
     python bench/rating.py --records 200000 --esims 2000
@@ -23,6 +26,8 @@ import os
 import random
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -33,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from crossbay.clock import FrozenClock
 from crossbay.db import make_engine, make_session_factory
 from crossbay.migrate import upgrade
+from crossbay.usage.importer import IMPORT_BATCH, IMPORT_STREAMS
 from crossbay.usage.records import RecordIn
 from crossbay.usage.regions import area_mask
 from crossbay.usage.streams import RatingStreams
@@ -43,9 +49,13 @@ GB = 1024**3
 REGIONS = ["hk"] * 6 + ["mo"] * 2 + ["cn-gd"] * 5 + ["cn"] * 6 + ["jp"]  # 5% outside every bundle
 
 
-def setup(engine: sa.Engine, esims: int) -> list[str]:
+def iccid_of(index: int) -> str:
+    return f"89852{index:014d}"
+
+
+def setup(engine: sa.Engine, esims: int) -> None:
     """Customers, eSIMs and bundles written directly: the bench measures rating, not fulfilment."""
-    iccids = [f"89852{index:014d}" for index in range(esims)]
+    iccids = [iccid_of(index) for index in range(esims)]
     with engine.begin() as connection:
         connection.execute(
             sa.text(
@@ -102,7 +112,6 @@ def setup(engine: sa.Engine, esims: int) -> list[str]:
                 for i in range(esims)
             ],
         )
-    return iccids
 
 
 def make_records(count: int, iccids: list[str]) -> list[RecordIn]:
@@ -173,31 +182,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--esims", type=int, default=10_000)
-    parser.add_argument("--batch", type=int, default=100_000)
-    parser.add_argument("--streams", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=IMPORT_BATCH, help="records per transaction")
+    parser.add_argument("--streams", type=int, default=IMPORT_STREAMS, help="connections rating at once")
     args = parser.parse_args()
 
-    with postgres_schema() as url:
-        upgrade(url)
-        engine = make_engine(url)
-        try:
-            iccids = setup(engine, args.esims)
-            records = make_records(args.records, iccids)
-            load_before = os.getloadavg()
-            copy_seconds = copy_all(engine, records)
-            binary_seconds = copy_all(engine, records, binary=True)
-            rate_seconds = rate_all(engine, records, args.batch, args.streams)
-            load_after = os.getloadavg()
-            with engine.connect() as connection:
-                results = dict(
-                    connection.exec_driver_sql(
-                        "SELECT result, count(*) FROM usage_records GROUP BY result"
-                    ).all()
-                )
-        finally:
-            engine.dispose()
-    rated, copied = args.records / rate_seconds, args.records / copy_seconds
-    binary_copied = args.records / binary_seconds
+    iccids = [iccid_of(index) for index in range(args.esims)]
+    records = make_records(args.records, iccids)
+    load_before = os.getloadavg()
+    with fresh_schema(args.esims) as engine:
+        copy_seconds = copy_all(engine, records)
+        binary_seconds = copy_all(engine, records, binary=True)
+        rate_seconds = rate_all(engine, records, args.batch, args.streams)
+        results = result_counts(engine)
+    with fresh_schema(args.esims) as engine:
+        alone_seconds = rate_all(engine, records, args.batch, 1)
+        assert result_counts(engine) == results, "one connection rated the records differently"
+    load_after = os.getloadavg()
+
+    copied, binary_copied = args.records / copy_seconds, args.records / binary_seconds
+    rated, alone = args.records / rate_seconds, args.records / alone_seconds
     print(f"load average before {_load(load_before)}, after {_load(load_after)} (2 cores)")
     print(
         f"raw COPY into a bare table: {args.records:,} records in {copy_seconds:.1f}s"
@@ -208,14 +211,38 @@ def main() -> None:
         f" = {binary_copied:,.0f} records/s"
     )
     print(
-        f"rating ({args.esims:,} eSIMs, batches of {args.batch:,}): {args.records:,} records"
-        f" in {rate_seconds:.1f}s"
+        f"rating as `crossbay usage import` does ({args.esims:,} eSIMs, {args.streams} streams,"
+        f" batches of {args.batch:,}): {args.records:,} records in {rate_seconds:.1f}s"
         f" = {rated:,.0f} records/s; results {results}"
     )
+    print(
+        f"rating on one connection (batches of {args.batch:,}): {args.records:,} records"
+        f" in {alone_seconds:.1f}s = {alone:,.0f} records/s"
+    )
     print(f"ratio: {rated / copied:.2f} (rating / raw COPY; aim >= 0.5)")
+    print(f"ratio on one connection: {alone / copied:.2f}")
     print(
         f"ratio to the binary COPY: {rated / binary_copied:.2f} (rating writes its rows with a binary COPY)"
     )
+
+
+@contextmanager
+def fresh_schema(esims: int) -> Iterator[sa.Engine]:
+    """A migrated schema of its own with the bench's eSIMs and bundles, dropped afterwards."""
+    with postgres_schema() as url:
+        upgrade(url)
+        engine = make_engine(url)
+        try:
+            setup(engine, esims)
+            yield engine
+        finally:
+            engine.dispose()
+
+
+def result_counts(engine: sa.Engine) -> dict[str, int]:
+    with engine.connect() as connection:
+        query = "SELECT result, count(*) FROM usage_records GROUP BY result ORDER BY result"
+        return {result: count for result, count in connection.exec_driver_sql(query).all()}
 
 
 def _load(values: tuple[float, float, float]) -> str:

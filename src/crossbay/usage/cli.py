@@ -13,7 +13,9 @@ usage_app = typer.Typer(help="Usage records and rating.", no_args_is_help=True)
 @usage_app.command("import")
 def import_records(
     file: Annotated[Path, typer.Argument(help="CSV (with a header) or JSONL (.jsonl) of usage records.")],
-    batch_size: Annotated[int, typer.Option(help="Records per transaction.", min=1, max=100_000)] = 20_000,
+    batch_size: Annotated[
+        int | None, typer.Option(help="Records per transaction (default: 50,000).", min=1, max=100_000)
+    ] = None,
     streams: Annotated[
         int | None,
         typer.Option(
@@ -31,7 +33,7 @@ def import_records(
     from crossbay.logs import configure_logging
     from crossbay.runtime import build_runtime
     from crossbay.settings import Settings
-    from crossbay.usage.importer import import_file
+    from crossbay.usage.importer import IMPORT_BATCH, IMPORT_STREAMS, import_file
 
     if not file.is_file():
         typer.echo(f"crossbay: no such file: {file}", err=True)
@@ -52,8 +54,8 @@ def import_records(
                 file,
                 runtime.sessions,
                 clock=runtime.clock,
-                batch_size=batch_size,
-                streams=streams or (2 if is_postgresql(runtime.engine) else 1),
+                batch_size=batch_size or IMPORT_BATCH,
+                streams=streams or (IMPORT_STREAMS if is_postgresql(runtime.engine) else 1),
                 progress=lambda done: bar.update(task, completed=done),
             )
     finally:

@@ -26,6 +26,7 @@ def upgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         for table, column, length in _COLUMNS:
             op.execute(f'ALTER TABLE {table} ALTER COLUMN {column} TYPE varchar({length}) COLLATE "C"')
+        op.execute("ALTER TABLE usage_daily SET (fillfactor = 70)")
 
 
 def downgrade() -> None:
