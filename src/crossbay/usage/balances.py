@@ -67,11 +67,11 @@ def load_balances(
     extra = list(also)
     if is_postgresql(session):
         if esim_ids:
-            also_these = " OR id = ANY(%(extra)s)" if extra else ""
+            also_these = " OR id = ANY(%(extra)b)" if extra else ""
             rows = fetch(
                 session,
-                f"SELECT {BUNDLE_COLUMNS} FROM bundles WHERE esim_id = ANY(%(ids)s)"  # noqa: S608 (constants)
-                f" AND (status = ANY(%(live)s){also_these}) ORDER BY id FOR UPDATE",
+                f"SELECT {BUNDLE_COLUMNS} FROM bundles WHERE esim_id = ANY(%(ids)b)"  # noqa: S608 (constants)
+                f" AND (status = ANY(%(live)b){also_these}) ORDER BY id FOR UPDATE",
                 {"ids": list(esim_ids), "live": list(LIVE), "extra": extra},
             )
             for values in rows:

@@ -25,9 +25,9 @@ def driver(session: Session) -> psycopg.Connection[Any]:
 
 
 def fetch(session: Session, query: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-    """Rows of a query with psycopg placeholders, as tuples.
+    """Rows of a query with psycopg placeholders, as tuples, read in binary (no parsing of text).
 
-    Binary both ways: no quoting of each array element going in, no parsing of text coming back.
+    Write array parameters as ``%(name)b``: sent in binary, no element is quoted and escaped in Python.
     """
     return driver(session).execute(query, params, binary=True).fetchall()
 

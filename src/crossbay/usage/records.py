@@ -191,7 +191,7 @@ def _esims_by_iccid(session: Session, iccids: list[str]) -> dict[str, tuple[str,
     found: dict[str, tuple[str, bool]] = {}
     if is_postgresql(session):
         if iccids:
-            query = "SELECT iccid, id, first_used_at IS NOT NULL FROM esims WHERE iccid = ANY(%(iccids)s)"
+            query = "SELECT iccid, id, first_used_at IS NOT NULL FROM esims WHERE iccid = ANY(%(iccids)b)"
             for iccid, esim_id, seen in fetch(session, query, {"iccids": iccids}):
                 found[iccid] = (esim_id, seen)
         return found
