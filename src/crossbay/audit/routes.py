@@ -10,10 +10,10 @@ from crossbay.api.auth import CurrentCustomer
 from crossbay.api.deps import SessionDep
 from crossbay.api.language import Language
 from crossbay.audit import service, wording
-from crossbay.audit.cursors import decode_cursor, encode_cursor
 from crossbay.audit.models import AuditEvent
 from crossbay.audit.schemas import ActivityPage, ActivityRead
 from crossbay.db import transaction
+from crossbay.paging import decode_cursor, encode_cursor
 
 router = APIRouter(prefix="/api/v1", tags=["sign-in and account"])
 

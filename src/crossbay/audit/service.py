@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from crossbay.audit.models import AuditEvent, KnownDevice
 from crossbay.audit.origin import NO_ORIGIN, Origin
 from crossbay.db import new_id
+from crossbay.paging import Cursor, newest_first
 
 CUSTOMER, STAFF, SYSTEM = "customer", "staff", "system"
 
@@ -163,7 +164,7 @@ def note_sign_in(
 
 
 def list_for_customer(
-    session: Session, *, customer_id: str, limit: int, before: tuple[datetime, str] | None
+    session: Session, *, customer_id: str, limit: int, before: Cursor | None
 ) -> list[AuditEvent]:
     """The customer's own activity, newest first; ``before`` is the (at, id) of the last one seen."""
     return list_events(session, customer_id=customer_id, limit=limit, before=before)
@@ -173,7 +174,7 @@ def list_events(
     session: Session,
     *,
     limit: int,
-    before: tuple[datetime, str] | None = None,
+    before: Cursor | None = None,
     customer_id: str | None = None,
     actor_kind: str | None = None,
     actor_id: str | None = None,
@@ -199,8 +200,6 @@ def list_events(
         query = query.where(AuditEvent.at >= since)
     if until is not None:
         query = query.where(AuditEvent.at < until)
-    if before is not None:
-        at, event_id = before
-        query = query.where((AuditEvent.at < at) | ((AuditEvent.at == at) & (AuditEvent.id < event_id)))
-    query = query.order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(limit)
-    return list(session.scalars(query))
+    return list(
+        session.scalars(newest_first(query, AuditEvent.at, AuditEvent.id, before=before, limit=limit))
+    )

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from crossbay.db import new_id
 from crossbay.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
 from crossbay.money import Money
+from crossbay.paging import Cursor, newest_first
 
 ACCOUNT_KINDS = {
     "clearing": "asset",
@@ -124,7 +125,7 @@ class Entry:
 
 
 def entries_of(
-    session: Session, code: str, *, limit: int, before: tuple[datetime, str] | None = None
+    session: Session, code: str, *, limit: int, before: Cursor | None = None
 ) -> list[tuple[Entry, str]]:
     """An account's entries, newest first, each with its entry id (the page cursor)."""
     query = (
@@ -133,14 +134,8 @@ def entries_of(
         .join(LedgerAccount, LedgerEntry.account_id == LedgerAccount.id)
         .where(LedgerAccount.code == code)
     )
-    if before is not None:
-        at, entry_id = before
-        query = query.where(
-            (LedgerTransaction.created_at < at)
-            | ((LedgerTransaction.created_at == at) & (LedgerEntry.id < entry_id))
-        )
     rows = session.execute(
-        query.order_by(LedgerTransaction.created_at.desc(), LedgerEntry.id.desc()).limit(limit)
+        newest_first(query, LedgerTransaction.created_at, LedgerEntry.id, before=before, limit=limit)
     )
     return [
         (Entry(tx.created_at, Money(entry.amount, entry.currency), tx.kind, tx.reference), entry.id)

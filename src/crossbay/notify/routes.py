@@ -10,7 +10,6 @@ from crossbay.api.auth import CurrentCustomer
 from crossbay.api.deps import RuntimeDep, SessionDep
 from crossbay.api.language import Language
 from crossbay.api.schemas import MoneyRead
-from crossbay.audit.cursors import decode_cursor, encode_cursor
 from crossbay.audit.http import origin_of
 from crossbay.db import transaction
 from crossbay.money import Money
@@ -25,6 +24,7 @@ from crossbay.notify.schemas import (
     RemindersRead,
     RemindersUpdate,
 )
+from crossbay.paging import decode_cursor, encode_cursor
 
 router = APIRouter(prefix="/api/v1", tags=["notifications and reminders"])
 

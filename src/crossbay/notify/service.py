@@ -14,6 +14,7 @@ from crossbay.errors import FieldProblem
 from crossbay.identity.models import Customer
 from crossbay.notify.errors import InvalidEmail, NotificationNotFound
 from crossbay.notify.models import Notification
+from crossbay.paging import Cursor, newest_first
 
 EMAIL_CHANGED = "email.changed"
 # Deliberately plain: one @, a dotted domain, no spaces or angle brackets; 254 characters at most.
@@ -53,14 +54,13 @@ def set_email(
 
 
 def list_notifications(
-    session: Session, *, customer_id: str, limit: int, before: tuple[datetime, str] | None
+    session: Session, *, customer_id: str, limit: int, before: Cursor | None
 ) -> list[Notification]:
     """Newest first; ``before`` is the (at, id) of the last one seen."""
     query = select(Notification).where(Notification.customer_id == customer_id)
-    if before is not None:
-        at, item_id = before
-        query = query.where((Notification.at < at) | ((Notification.at == at) & (Notification.id < item_id)))
-    return list(session.scalars(query.order_by(Notification.at.desc(), Notification.id.desc()).limit(limit)))
+    return list(
+        session.scalars(newest_first(query, Notification.at, Notification.id, before=before, limit=limit))
+    )
 
 
 def unread_count(session: Session, *, customer_id: str) -> int:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
@@ -16,7 +14,6 @@ from crossbay.api.idempotency import check_key, idempotent_json_post
 from crossbay.api.language import Language
 from crossbay.api.schemas import MoneyRead
 from crossbay.db import transaction
-from crossbay.errors import FieldProblem, ValidationFailed
 from crossbay.i18n import localized
 from crossbay.money import Money
 from crossbay.orders import checkout, service, states
@@ -33,6 +30,7 @@ from crossbay.orders.schemas import (
     QuoteRequest,
     TimelineEntry,
 )
+from crossbay.paging import decode_cursor, encode_cursor
 from crossbay.payments import service as payments
 from crossbay.payments.models import Payment
 from crossbay.payments.wallet import WALLET
@@ -199,18 +197,6 @@ def get_order(order_id: str, customer: CurrentCustomer, session: SessionDep, lan
     return read_owned_order(session, customer_id=customer.id, order_id=order_id, language=language)
 
 
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        at, order_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
-        return datetime.fromisoformat(at), order_id
-    except (ValueError, UnicodeDecodeError):
-        raise ValidationFailed(errors=[FieldProblem("cursor", "invalid", "Unknown cursor")]) from None
-
-
-def _encode_cursor(order: Order) -> str:
-    return base64.urlsafe_b64encode(f"{order.created_at.isoformat()}|{order.id}".encode()).decode()
-
-
 @router.get("/orders", response_model=OrderPage)
 def list_orders(
     customer: CurrentCustomer,
@@ -219,11 +205,14 @@ def list_orders(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: str | None = None,
 ) -> OrderPage:
-    before = _decode_cursor(cursor) if cursor else None
+    before = decode_cursor(cursor) if cursor else None
     with transaction(session):
         found = service.list_orders(session, customer_id=customer.id, limit=limit + 1, before=before)
         page = found[:limit]
         latest = payments.latest_payments(session, [o.id for o in page])
         tickets = support.support_for_orders(session, [o.id for o in page])
         items = [order_read(o, latest.get(o.id), language, support_read(tickets.get(o.id))) for o in page]
-    return OrderPage(items=items, next_cursor=_encode_cursor(page[-1]) if len(found) > limit else None)
+    return OrderPage(
+        items=items,
+        next_cursor=encode_cursor(page[-1].created_at, page[-1].id) if len(found) > limit else None,
+    )

@@ -29,6 +29,7 @@ from crossbay.orders.errors import (
     PaymentMethodUnavailable,
 )
 from crossbay.orders.models import Order, OrderEvent, OrderLine
+from crossbay.paging import Cursor, newest_first
 from crossbay.payments import service as payments
 from crossbay.payments import wallet
 from crossbay.payments.models import Payment
@@ -288,14 +289,9 @@ def get_owned_order(session: Session, *, customer_id: str, order_id: str) -> Ord
     return order
 
 
-def list_orders(
-    session: Session, *, customer_id: str, limit: int, before: tuple[datetime, str] | None
-) -> list[Order]:
+def list_orders(session: Session, *, customer_id: str, limit: int, before: Cursor | None) -> list[Order]:
     query = select(Order).where(Order.customer_id == customer_id)
-    if before is not None:
-        at, order_id = before
-        query = query.where((Order.created_at < at) | ((Order.created_at == at) & (Order.id < order_id)))
-    return list(session.scalars(query.order_by(Order.created_at.desc(), Order.id.desc()).limit(limit)))
+    return list(session.scalars(newest_first(query, Order.created_at, Order.id, before=before, limit=limit)))
 
 
 def cancel_order(session: Session, *, customer_id: str, order_id: str, now: datetime) -> Order:

@@ -11,8 +11,8 @@ from crossbay.api.auth import CurrentCustomer
 from crossbay.api.deps import RuntimeDep, SessionDep
 from crossbay.api.idempotency import check_key, idempotent_json_post
 from crossbay.api.language import Language
-from crossbay.audit.cursors import decode_cursor, encode_cursor
 from crossbay.db import transaction
+from crossbay.paging import decode_cursor, encode_cursor
 from crossbay.support import service
 from crossbay.support.schemas import MessageCreate, TicketCreate, TicketPage, TicketRead
 from crossbay.support.views import ticket_read, ticket_summary

@@ -23,6 +23,7 @@ from crossbay.errors import FieldProblem, RateLimited, ValidationFailed
 from crossbay.orders import late as late_orders
 from crossbay.orders import service as orders
 from crossbay.orders.errors import OrderNotFound
+from crossbay.paging import Cursor, newest_first
 from crossbay.support import wording
 from crossbay.support.errors import TicketNotFound
 from crossbay.support.models import Ticket, TicketMessage
@@ -130,7 +131,7 @@ def get_owned_ticket(session: Session, *, customer_id: str, ticket_id: str, lock
 
 
 def list_customer_tickets(
-    session: Session, *, customer_id: str, limit: int, before: tuple[datetime, str] | None
+    session: Session, *, customer_id: str, limit: int, before: Cursor | None
 ) -> list[Ticket]:
     """Newest first; ``before`` is the (created_at, id) of the last one seen."""
     return list_tickets(session, customer_id=customer_id, limit=limit, before=before)
@@ -185,7 +186,7 @@ def list_tickets(
     session: Session,
     *,
     limit: int,
-    before: tuple[datetime, str] | None = None,
+    before: Cursor | None = None,
     status: str | None = None,
     assignee: str | None = None,
     unassigned: bool = False,
@@ -207,11 +208,9 @@ def list_tickets(
         query = query.where(Ticket.customer_id == customer_id)
     if order_id is not None:
         query = query.where(Ticket.order_id == order_id)
-    if before is not None:
-        at, ticket_id = before
-        query = query.where((Ticket.created_at < at) | ((Ticket.created_at == at) & (Ticket.id < ticket_id)))
-    query = query.order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(limit)
-    return list(session.scalars(query))
+    return list(
+        session.scalars(newest_first(query, Ticket.created_at, Ticket.id, before=before, limit=limit))
+    )
 
 
 def assign_ticket(

@@ -12,8 +12,8 @@ from fastapi.responses import Response
 from crossbay.api.deps import SessionDep
 from crossbay.audit import service as audit
 from crossbay.audit import wording
-from crossbay.audit.cursors import decode_cursor, encode_cursor
 from crossbay.db import transaction
+from crossbay.paging import decode_cursor, encode_cursor
 from crossbay.web.pages import CustomerDep, PageDep, PageRoute
 
 router = APIRouter(route_class=PageRoute)

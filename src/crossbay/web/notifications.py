@@ -11,7 +11,6 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from crossbay.api.deps import SessionDep
-from crossbay.audit.cursors import decode_cursor, encode_cursor
 from crossbay.audit.http import origin_of
 from crossbay.catalog import service as catalog
 from crossbay.db import transaction
@@ -21,6 +20,7 @@ from crossbay.identity.models import Customer
 from crossbay.money import Money
 from crossbay.notify import auto_renew, messages, reminders, service
 from crossbay.notify.preferences import CHANNELS, EXPIRY_DAYS_RANGE, Preferences, preferences_of
+from crossbay.paging import decode_cursor, encode_cursor
 from crossbay.web.pages import CsrfChecked, CustomerDep, PageDep, PageRoute, problem_text, redirect
 from crossbay.web.rendering import Page
 from crossbay.web.views import package_view
