@@ -30,7 +30,8 @@ class LedgerTransaction(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     kind: Mapped[str] = mapped_column(String(48))
     reference: Mapped[str] = mapped_column(String(96))
-    created_at: Mapped[datetime]
+    # By time: the low-wallet sweep asks what moved since its last run, and histories page newest first.
+    created_at: Mapped[datetime] = mapped_column(index=True)
     entries: Mapped[list[LedgerEntry]] = relationship(back_populates="transaction", lazy="selectin")
 
     __table_args__ = (UniqueConstraint("kind", "reference"),)
