@@ -80,6 +80,8 @@ def test_a_processing_refund_ends_refunded_when_wechat_pay_notifies_success(
         lambda items: any("refund" in m["body"] or "退款" in m["body"] for m in items),
     )
     assert any("88" in m["body"] or "48" in m["body"] for m in texts)
+    inbox = customer.get("/api/v1/me/notifications").json()["items"]
+    assert [n["kind"] for n in inbox].count("order_refunded") == 1  # and in the app's inbox, once
     with server.runtime.sessions() as session, transaction(session):
         assert ledger.check_ledger(session).ok
 

@@ -3,8 +3,8 @@
 Everything is written in the caller's transaction (the inbox row, the outbox jobs); the worker
 talks to the SMS gateway and the mail relay later. Quiet hours: no SMS between 23:00 and 08:00
 Hong Kong time, except the urgent kinds (a pack used up, a renewal that failed, so the line is
-dark): an SMS due in quiet hours is deferred to 08:00, not dropped. In-app and email are silent
-and go at once.
+dark) and answers to what was just done (a refund, like a receipt): an SMS due in quiet hours is
+deferred to 08:00, not dropped. In-app and email are silent and go at once.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from crossbay.notify.models import Notification
 from crossbay.notify.preferences import EMAIL, IN_APP, SMS
 
 SMS_JOB, EMAIL_JOB = "notify.sms", "notify.email"
-URGENT = frozenset({messages.DATA_EXHAUSTED, messages.AUTO_RENEW_FAILED})
+URGENT = frozenset({messages.DATA_EXHAUSTED, messages.AUTO_RENEW_FAILED, messages.ORDER_REFUNDED})
 QUIET_FROM, QUIET_UNTIL = time(23, 0), time(8, 0)
 _MAX_ATTEMPTS = 8
 

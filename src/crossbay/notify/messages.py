@@ -22,7 +22,16 @@ EXPIRY_SOON = "expiry_soon"
 LOW_BALANCE = "low_balance"
 AUTO_RENEW_SUCCEEDED = "auto_renew_succeeded"
 AUTO_RENEW_FAILED = "auto_renew_failed"
-KINDS = (LOW_DATA, DATA_EXHAUSTED, EXPIRY_SOON, LOW_BALANCE, AUTO_RENEW_SUCCEEDED, AUTO_RENEW_FAILED)
+ORDER_REFUNDED = "order_refunded"
+KINDS = (
+    LOW_DATA,
+    DATA_EXHAUSTED,
+    EXPIRY_SOON,
+    LOW_BALANCE,
+    AUTO_RENEW_SUCCEEDED,
+    AUTO_RENEW_FAILED,
+    ORDER_REFUNDED,
+)
 
 
 @dataclass(frozen=True)
@@ -55,6 +64,10 @@ WORDING: dict[str, Wording] = {
     AUTO_RENEW_FAILED: Wording(
         "Auto-renew could not buy your pack",
         "{package} was not bought: {reason} Buy a pack in the app to stay connected.",
+    ),
+    ORDER_REFUNDED: Wording(
+        "Your order was refunded",
+        "{amount} for your order has been refunded. It can take a few days to show.",
     ),
 }
 

@@ -8,7 +8,10 @@ from pydantic import BaseModel, Field
 
 from crossbay.api.schemas import MoneyIn, MoneyRead
 
-KINDS_HELP = "low_data, data_exhausted, expiry_soon, low_balance, auto_renew_succeeded or auto_renew_failed"
+KINDS_HELP = (
+    "low_data, data_exhausted, expiry_soon, low_balance, auto_renew_succeeded, auto_renew_failed"
+    " or order_refunded"
+)
 
 
 class NotificationRead(BaseModel):

@@ -15,12 +15,13 @@ from crossbay.db import new_id
 from crossbay.errors import Conflict, FieldProblem, ValidationFailed
 from crossbay.esim import inventory
 from crossbay.esim import service as esims
-from crossbay.i18n import translate
 from crossbay.identity import pins
 from crossbay.identity.models import Customer
 from crossbay.jobs import service as jobs
 from crossbay.kyc import service as kyc
 from crossbay.money import Money
+from crossbay.notify import delivery, messages
+from crossbay.notify.preferences import IN_APP, SMS
 from crossbay.orders import states
 from crossbay.orders.errors import (
     OrderNotCancellable,
@@ -500,7 +501,7 @@ def _refund_done(session: Session, payment: Payment, *, now: datetime) -> None:
     if order.status in (states.FAILED, states.FULFILLED):
         transition(order, states.REFUNDED, now=now)
         promotions.release_for_order(session, order_id=order.id, now=now)
-        _tell_customer(session, order, payment, REFUNDED_SMS, now=now)
+        _tell_customer_refunded(session, order, payment, now=now)
 
 
 def _refund_failed(session: Session, payment: Payment, *, now: datetime) -> None:
@@ -512,14 +513,16 @@ def _refund_failed(session: Session, payment: Payment, *, now: datetime) -> None
         record_step(get_order(session, payment.order_id, lock=True), "refund_failed", now=now)
 
 
-REFUNDED_SMS = "crossbay: {amount} for your order has been refunded. It can take a few days to show."
-
-
-def _tell_customer(session: Session, order: Order, payment: Payment, message: str, *, now: datetime) -> None:
+def _tell_customer_refunded(session: Session, order: Order, payment: Payment, *, now: datetime) -> None:
+    """By SMS and in the inbox whatever the reminder settings: this is about their money, not a reminder."""
     customer = session.get(Customer, order.customer_id)
     if customer is None:
         return
-    body = translate(customer.language, message).format(
-        amount=Money(payment.amount, payment.currency).format(customer.language)
+    delivery.deliver(
+        session,
+        customer=customer,
+        kind=messages.ORDER_REFUNDED,
+        values={"amount": {"amount": payment.amount, "currency": payment.currency}, "order_id": order.id},
+        channels=(SMS, IN_APP),
+        now=now,
     )
-    jobs.enqueue(session, "notify.sms", {"to": customer.phone, "body": body}, now=now, max_attempts=8)
