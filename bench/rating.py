@@ -53,8 +53,10 @@ def iccid_of(index: int) -> str:
     return f"89852{index:014d}"
 
 
-def setup(engine: sa.Engine, esims: int) -> None:
-    """Customers, eSIMs and bundles written directly: the bench measures rating, not fulfilment."""
+def setup(engine: sa.Engine, esims: int) -> list[str]:
+    """Customers, eSIMs and bundles written directly: the bench measures rating, not fulfilment.
+
+    Returns the eSIMs' ICCIDs (``bench/credit.py`` sets up the same way)."""
     iccids = [iccid_of(index) for index in range(esims)]
     with engine.begin() as connection:
         connection.execute(
@@ -112,6 +114,7 @@ def setup(engine: sa.Engine, esims: int) -> None:
                 for i in range(esims)
             ],
         )
+    return iccids
 
 
 def make_records(count: int, iccids: list[str]) -> list[RecordIn]:
