@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import gc
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -198,6 +199,11 @@ def rate_batch(
     return out
 
 
+# Batches overlapping without a gap (two import streams, a busy server's usage requests) would
+# otherwise keep the collector off for good, and garbage in cycles would pile up meanwhile.
+LONGEST_PAUSE_SECONDS = 5.0
+
+
 @dataclass
 class _Pauses:
     """The one process-wide collector's pauses: batches running at once in threads share one."""
@@ -205,6 +211,7 @@ class _Pauses:
     lock: threading.Lock = field(default_factory=threading.Lock)
     count: int = 0
     resume: bool = False
+    since: float = 0.0
 
 
 _pauses = _Pauses()
@@ -219,20 +226,29 @@ def paused_gc() -> Iterator[None]:
     nothing, and with 100,000 records that was a third of the batch's time. Reference
     counting still frees everything; the collector catches up once the batch is done.
     Batches running at once in threads share one pause: the last one out resumes it, and
-    only if it was on before the first one came in.
+    only if it was on before the first one came in. While they keep overlapping, a batch
+    that ends after ``LONGEST_PAUSE_SECONDS`` of pause collects once before it goes.
     """
     with _pauses.lock:
         if _pauses.count == 0:
             _pauses.resume = gc.isenabled()
+            _pauses.since = time.monotonic()
             gc.disable()
         _pauses.count += 1
     try:
         yield
     finally:
+        collect = False
         with _pauses.lock:
             _pauses.count -= 1
-            if _pauses.count == 0 and _pauses.resume:
-                gc.enable()
+            if _pauses.count == 0:
+                if _pauses.resume:
+                    gc.enable()
+            elif _pauses.resume and time.monotonic() - _pauses.since > LONGEST_PAUSE_SECONDS:
+                _pauses.since = time.monotonic()
+                collect = True
+        if collect:
+            gc.collect()  # outside the lock: finalizers it runs may start or end batches of their own
 
 
 def absorbs(balance: Balance, data: int, voice: int) -> bool:

@@ -298,3 +298,30 @@ def debit_and_see(balance: Balance, data: int, voice: int) -> bool:
 def test_absorbs_says_what_debiting_would_do(data: st.DataObject, data_bytes: int, voice: int) -> None:
     balance = data.draw(a_balance("esim_1", "bdl_1").filter(lambda b: b.status == ACTIVE))
     assert batch_module.absorbs(balance, data_bytes, voice) == debit_and_see(balance, data_bytes, voice)
+
+
+def test_batches_that_keep_overlapping_still_let_the_collector_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    collections: list[str] = []
+
+    def seen(phase: str, _info: dict[str, int]) -> None:
+        if phase == "start":
+            collections.append(phase)
+
+    gc.callbacks.append(seen)
+    try:
+        monkeypatch.setattr(batch_module, "LONGEST_PAUSE_SECONDS", 0.0)
+        with batch_module.paused_gc():  # a batch that outlives the next one
+            with batch_module.paused_gc():
+                pass
+            assert collections, "the collector never ran while the pause went on"
+            assert not gc.isenabled()
+        assert gc.isenabled()
+
+        monkeypatch.setattr(batch_module, "LONGEST_PAUSE_SECONDS", 3600.0)
+        collections.clear()
+        with batch_module.paused_gc():
+            with batch_module.paused_gc():
+                pass
+            assert not collections, "a short pause ends without a collection"
+    finally:
+        gc.callbacks.remove(seen)
