@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from crossbay.clock import FrozenClock
 from crossbay.db import make_session_factory, transaction
+from crossbay.esim.models import Esim
 from crossbay.usage.importer import import_file, parse_record
 from crossbay.usage.models import Bundle, UsageDaily, UsageRecord
 from crossbay.usage.rating import EXHAUSTED
@@ -152,3 +154,81 @@ def test_the_command_shows_what_became_of_the_file(
     assert "rejected lines: 2" in result.stdout
     with Session(committed) as session, transaction(session):
         assert session.scalar(select(func.count()).select_from(UsageRecord)) == 91
+
+
+def test_several_streams_rate_exactly_as_one(committed: sa.Engine, tmp_path: Path) -> None:
+    """Two fleets of eSIMs with the same packs get the same records, as a network sends them (in
+    time order, several eSIMs interleaved; a pack stacked on some, exhaustion, regions outside the
+    pack). One fleet's file is rated on one connection, the other's on three: every record and every
+    bundle must end the same, though the batches fall differently."""
+    rng = random.Random(7)
+    fleets: dict[str, list[str]] = {}
+    with make_session_factory(committed)() as session:
+        small = package(session, regions=("hk",), data_mb=30, now=T0)
+        wide = package(session, regions=("hk", "mo"), data_mb=20, now=T0)
+        for fleet in ("one", "three"):
+            fleets[fleet] = []
+            for n in range(8):
+                esim = esim_with_iccid(session, now=T0)
+                buy(session, esim, small, now=T0)
+                if n % 3 == 0:
+                    buy(session, esim, wide, now=T0 + timedelta(minutes=1))
+                fleets[fleet].append(esim.iccid)
+    plan = [
+        (
+            n,
+            rng.randrange(8),
+            rng.randrange(-30, 600),
+            rng.choice(["hk", "hk", "mo", "cn"]),
+            rng.randrange(1, 6),
+        )
+        for n in range(400)
+    ]
+    plan.sort(key=lambda step: (step[2], str(step[0])))  # by time, then as record ids sort
+    for fleet, streams in (("one", 1), ("three", 3)):
+        rows = [
+            {
+                "record_id": f"{fleet}-{n}",
+                "iccid": fleets[fleet][esim],
+                "started_at": (T0 + timedelta(minutes=minute)).isoformat(),
+                "ended_at": (T0 + timedelta(minutes=minute + 1)).isoformat(),
+                "region": region,
+                "network": "CMHK",
+                "data_bytes": megabytes * MB,
+                "voice_seconds": 0,
+            }
+            for n, esim, minute, region, megabytes in plan
+        ]
+        path = write_csv(tmp_path / f"{fleet}.csv", rows)
+        import_file(
+            path, make_session_factory(committed), clock=FrozenClock(T0), batch_size=23, streams=streams
+        )
+
+    def outcome_of(fleet: str) -> tuple[dict[str, tuple[str, int]], list[tuple[int, int | None, str]]]:
+        with Session(committed) as session:
+            records = {
+                record_id.removeprefix(f"{fleet}-"): (result, charged)
+                for record_id, result, charged in session.execute(
+                    select(UsageRecord.record_id, UsageRecord.result, UsageRecord.charged_data_bytes).where(
+                        UsageRecord.record_id.startswith(f"{fleet}-")
+                    )
+                )
+            }
+            bundles = [
+                (fleets[fleet].index(iccid), remaining, status)
+                for iccid, remaining, status in session.execute(
+                    select(Esim.iccid, Bundle.data_remaining_bytes, Bundle.status)
+                    .join(Esim, Esim.id == Bundle.esim_id)
+                    .where(Esim.iccid.in_(fleets[fleet]))
+                    .order_by(Bundle.data_total_bytes)
+                )
+            ]
+        return records, sorted(bundles)
+
+    one, three = outcome_of("one"), outcome_of("three")
+    assert len(one[0]) == 400 and {result for result, _ in one[0].values()} >= {
+        "rated",
+        "over_quota",
+        "no_bundle",
+    }
+    assert one == three

@@ -5,11 +5,13 @@ rows) followed by server work (the COPY settling, the daily counters, the
 bundles, the commit), and on one connection each side waits while the other
 works. With two streams, one stream's Python runs while the other's statements
 do. Every record of an eSIM goes to the same stream (chosen by its ICCID), in
-the order it came, so each eSIM's records are rated exactly as one connection
-would rate them; two streams never share a bundle or a daily counter, so they
-never wait on each other's locks. A record id sent twice under two ICCIDs may
-land in both streams: the unique key lets one of them in, as with two network
-requests at once.
+the order it came, and two streams never share a bundle or a daily counter, so
+they never wait on each other's locks. A network's file comes in time order, and
+then each eSIM's records are rated exactly as on one connection (tested); where
+one eSIM's records are out of time order, which of them a batch sorts together
+depends on where the batches fall, as it does with another batch size. A record
+id sent twice under two ICCIDs may land in both streams: the unique key lets one
+of them in, as with two network requests at once.
 
 Each stream holds at most one batch waiting and one being rated, so memory stays
 bounded however long the file. The first error stops everything and is raised to
