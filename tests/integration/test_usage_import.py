@@ -12,6 +12,7 @@ import json
 import os
 import random
 import subprocess
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -133,6 +134,7 @@ def test_a_failing_batch_stops_the_import_and_says_why(iccids: list[str]) -> Non
     sessions = cast(sessionmaker[Session], broken_sessions)
     with pytest.raises(Broken), RatingStreams(sessions, clock=FrozenClock(T0), batch_size=5) as rating:
         rating.extend(records)
+    assert not [t for t in threading.enumerate() if t.name.startswith("rating-stream-")], "left running"
 
 
 def test_the_command_shows_what_became_of_the_file(

@@ -71,13 +71,15 @@ class RatingStreams:
         """Rate what is left, wait for every stream, raise the first error if there was one."""
         if not self._closed:
             self._closed = True
-            for stream in range(len(self._pending)):
-                if self._pending[stream] and self._error is None:
-                    self._send(stream)
-            for queue in self._queues:
-                queue.put(None)
-            for thread in self._threads:
-                thread.join()
+            try:
+                for stream, pending in enumerate(self._pending):
+                    if pending and self._error is None:
+                        self._send(stream)
+            finally:  # a stream failing meanwhile must not leave the others waiting for work
+                for queue in self._queues:
+                    queue.put(None)
+                for thread in self._threads:
+                    thread.join()
         if self._error is not None:
             raise self._error
         return self.results
