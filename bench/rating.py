@@ -12,8 +12,10 @@ eSIM's records on one of them, batches of 50,000), then again in a second fresh
 schema on one connection, which must come to the same results; both rates are
 printed. The ratio the issue asks for is to a text-format COPY (psycopg's
 default); rating itself writes with a binary COPY, several times cheaper for the
-client, so the ratio to a binary COPY of the same records is printed too. Load
-average is printed with the numbers: the machine is shared.
+client, so the ratio to a binary COPY of the same records is printed too. Each
+timed phase starts right after a CHECKPOINT, so none inherits one that the WAL
+of the phases before asked for. Load average is printed with the numbers: the
+machine is shared.
 
     make bench
     python bench/rating.py --records 200000 --esims 2000
