@@ -186,6 +186,16 @@ def test_money_that_arrives_after_the_payment_was_canceled_is_captured_and_refun
         )
         assert refund_jobs == 1
         assert ledger.check_ledger(session).ok
+    # The provider's refund notice, twice (at least once is its promise): the order stays cancelled,
+    # and the customer is told once that the money is back.
+    for _ in range(2):
+        with runtime.sessions() as session, transaction(session):
+            refunded = notice_of("evt_refunded", payments.REFUND_NOTICE, payments.REFUNDED_OUTCOME)
+            orders.apply_payment_notice(session, refunded, settings=runtime.settings, now=runtime.clock.now())
+    assert payment_of(server, placed["id"]).status == payments.REFUNDED
+    inbox = customer.get("/api/v1/me/notifications").json()["items"]
+    assert [n["kind"] for n in inbox].count("order_refunded") == 1
+    assert customer.get(f"/api/v1/orders/{placed['id']}").json()["status"] == "cancelled"
 
 
 def test_a_pending_refund_whose_notification_is_lost_is_settled_by_asking(

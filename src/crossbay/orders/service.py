@@ -474,8 +474,9 @@ def refund_order(session: Session, *, order_id: str, settings: Settings, now: da
 
 def mark_refunded(session: Session, *, payment_id: str, now: datetime) -> None:
     """The provider (or the wallet) gave the money back."""
-    payment = payments.record_refund(session, payment_id=payment_id, now=now)
-    _refund_done(session, payment, now=now)
+    payment, newly = payments.record_refund(session, payment_id=payment_id, now=now)
+    if newly:
+        _refund_done(session, payment, now=now)
 
 
 def mark_refund_pending(session: Session, *, payment_id: str, settings: Settings, now: datetime) -> None:
@@ -495,13 +496,15 @@ def mark_refund_pending(session: Session, *, payment_id: str, settings: Settings
 
 
 def _refund_done(session: Session, payment: Payment, *, now: datetime) -> None:
+    """An order's money is back with the customer (called once per refund): the order says so, and
+    they are told, also when it was money that came after the order was cancelled or expired."""
     if payment.order_id is None:
         return
     order = get_order(session, payment.order_id, lock=True)
     if order.status in (states.FAILED, states.FULFILLED):
         transition(order, states.REFUNDED, now=now)
         promotions.release_for_order(session, order_id=order.id, now=now)
-        _tell_customer_refunded(session, order, payment, now=now)
+    _tell_customer_refunded(session, order, payment, now=now)
 
 
 def _refund_failed(session: Session, payment: Payment, *, now: datetime) -> None:

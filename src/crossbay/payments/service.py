@@ -223,13 +223,14 @@ def _apply_refund_notice(
     return NoticeResult(payment, duplicate=False, newly_succeeded=False)
 
 
-def record_refund(session: Session, *, payment_id: str, now: datetime) -> Payment:
-    """The provider has refunded a captured payment: reverse the capture, once."""
+def record_refund(session: Session, *, payment_id: str, now: datetime) -> tuple[Payment, bool]:
+    """The provider has refunded a captured payment: reverse the capture, once (True: it was now)."""
     payment = session.get(Payment, payment_id, with_for_update=True)
     assert payment is not None
     if payment.status in (SUCCEEDED, REFUND_PENDING, REFUND_FAILED):
         _book_refund(session, payment, now=now)
-    return payment
+        return payment, True
+    return payment, False
 
 
 def record_refund_pending(session: Session, *, payment_id: str, now: datetime) -> Payment:
