@@ -77,6 +77,25 @@ def test_usage_view_checks_days_and_ownership(
     assert problem(customer.get("/api/v1/esims/esim_nope/usage"))["code"] == "not_found"
 
 
+def test_a_record_from_outside_any_plausible_time_is_refused(
+    server: LiveServer, http: httpx.Client, customer: Customer
+) -> None:
+    esim = new_esim(customer)
+    for at in (
+        datetime(9999, 12, 31, 23, tzinfo=UTC),
+        datetime(1, 1, 2, tzinfo=UTC),
+        datetime(1999, 12, 31, tzinfo=UTC),
+    ):
+        body = {"records": [record(esim["iccid"], f"far-{at.year}", MB, at=at)]}
+        refused = http.post("/network/usage-records", json=body, headers=network(server, http))
+        assert refused.status_code == 422, refused.text
+        errors = problem(refused)["errors"]
+        assert {(e["field"], e["code"]) for e in errors} >= {("records.0.started_at", "out_of_range")}
+    fine = record(esim["iccid"], "near", MB)
+    answered = http.post("/network/usage-records", json={"records": [fine]}, headers=network(server, http))
+    assert answered.status_code == 200 and answered.json()["results"][0]["result"] == "rated"
+
+
 def test_network_endpoints_need_the_key(server: LiveServer, http: httpx.Client) -> None:
     for path, body in (
         ("/network/usage-records", {"records": []}),

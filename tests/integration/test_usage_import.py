@@ -73,6 +73,8 @@ def write_csv(path: Path, rows: list[dict[str, object]]) -> Path:
     text = [",".join(FIELDS)] + [",".join(str(row[f]) for f in FIELDS) for row in rows]
     text.insert(5, "cdr-bad,8985200,2026-11-26T04:00:00+00:00,2026-11-26T04:01:00+00:00,hk,CMHK,-5,0")
     text.insert(9, "cdr-naive,8985200,2026-11-26T04:00:00,2026-11-26T04:01:00,hk,CMHK,5,0")
+    far = "9999-12-31T23:00:00+00:00,9999-12-31T23:01:00+00:00"  # a known eSIM, a time past any day
+    text.insert(12, f"cdr-far,{rows[0]['iccid']},{far},hk,CMHK,5,0")
     path.write_text("\n".join(text) + "\n", encoding="utf-8")
     return path
 
@@ -98,9 +100,9 @@ def test_each_record_rated_once_and_every_line_accounted_for(
     report = import_file(path, sessions, clock=FrozenClock(T0), batch_size=7, streams=streams)
 
     assert dict(report.results) == {"rated": 60, "over_quota": 30, "unknown_iccid": 1, "duplicate": 1}
-    assert report.rejected == 2
+    assert report.rejected == 3
     rejected = (tmp_path / "usage.csv.rejected").read_text(encoding="utf-8").splitlines()
-    assert [line.split(":")[0] for line in rejected] == ["line 6", "line 10"]
+    assert [line.split(":")[0] for line in rejected] == ["line 6", "line 10", "line 13"]
     bundles, daily, results = outcome(committed)
     assert [(remaining, status) for _, remaining, status in bundles] == [(0, EXHAUSTED)] * 3
     assert daily == 90 * 5 * MB  # every record of a known eSIM counts towards its day, charged or not
@@ -153,7 +155,7 @@ def test_the_command_shows_what_became_of_the_file(
     assert result.returncode == 0, result.stderr
     assert "records: 92" in result.stdout
     assert "rated: 60" in result.stdout and "over_quota: 30" in result.stdout
-    assert "rejected lines: 2" in result.stdout
+    assert "rejected lines: 3" in result.stdout
     with Session(committed) as session, transaction(session):
         assert session.scalar(select(func.count()).select_from(UsageRecord)) == 91
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from crossbay.usage.records import USAGE_TIME_RANGE, plausible_usage_time
 
 REGION_HELP = (
     "Where the usage happened: hk, mo, cn-gd (Guangdong), cn (rest of the mainland, or province unknown). "
@@ -21,6 +25,13 @@ class UsageRecordIn(BaseModel):
     network: str = Field(default="", max_length=64)
     data_bytes: int = Field(default=0, ge=0, le=10**13)
     voice_seconds: int = Field(default=0, ge=0, le=10**7)
+
+    @field_validator("started_at", "ended_at")
+    @classmethod
+    def _plausible(cls, value: datetime) -> datetime:
+        if not plausible_usage_time(value):
+            raise PydanticCustomError("out_of_range", USAGE_TIME_RANGE)
+        return value
 
     @model_validator(mode="after")
     def _ends_after_start(self) -> UsageRecordIn:

@@ -21,7 +21,7 @@ from typing import IO, Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from crossbay.clock import Clock
-from crossbay.usage.records import RecordIn
+from crossbay.usage.records import USAGE_TIME_RANGE, RecordIn, plausible_usage_time
 from crossbay.usage.streams import RatingStreams
 
 # Records per transaction and connections at once, unless told otherwise (``bench/rating.py`` measures
@@ -61,6 +61,8 @@ def parse_record(raw: dict[str, Any]) -> RecordIn:
         raise BadRecord("record_id, iccid or region is empty or too long")
     if data < 0 or voice < 0 or ended < started:
         raise BadRecord("negative usage or ended_at before started_at")
+    if not (plausible_usage_time(started) and plausible_usage_time(ended)):
+        raise BadRecord(USAGE_TIME_RANGE.lower())
     network = str(raw.get("network") or "")[:64]
     return RecordIn(record_id, iccid, started, ended, region, network, data, voice)
 

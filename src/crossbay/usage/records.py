@@ -20,7 +20,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, NamedTuple, TypeVar, cast
 
 import psycopg
@@ -41,6 +41,18 @@ from crossbay.usage.rating import DUPLICATE, NO_BUNDLE, RATED
 
 log = logging.getLogger("crossbay.usage")
 _T = TypeVar("_T")
+
+
+# When usage can have happened: a time outside is a broken clock or a broken file (and near the
+# ends of the calendar the Hong Kong day of a time cannot even be worked out). The network endpoint
+# refuses such a record, the import rejects its line.
+USAGE_SINCE = datetime(2000, 1, 1, tzinfo=UTC)
+USAGE_UNTIL = datetime(2100, 1, 1, tzinfo=UTC)
+USAGE_TIME_RANGE = "Usage times must lie between 2000 and 2099"
+
+
+def plausible_usage_time(moment: datetime) -> bool:
+    return USAGE_SINCE <= moment < USAGE_UNTIL
 
 
 @dataclass(frozen=True, slots=True)
