@@ -25,7 +25,9 @@ from crossbay.notify.models import Notification
 from crossbay.notify.preferences import EMAIL, IN_APP, SMS
 
 SMS_JOB, EMAIL_JOB = "notify.sms", "notify.email"
-URGENT = frozenset({messages.DATA_EXHAUSTED, messages.AUTO_RENEW_FAILED, messages.ORDER_REFUNDED})
+# Sent in quiet hours too: the line is dark (a pack used up, a renewal that failed), or it answers
+# what was just done (a refund, like a receipt).
+AT_ONCE = frozenset({messages.DATA_EXHAUSTED, messages.AUTO_RENEW_FAILED, messages.ORDER_REFUNDED})
 QUIET_FROM, QUIET_UNTIL = time(23, 0), time(8, 0)
 _MAX_ATTEMPTS = 8
 
@@ -63,7 +65,7 @@ def deliver(
             SMS_JOB,
             {"to": customer.phone, "body": messages.SMS_FORMAT.format(title=title, body=body)},
             now=now,
-            run_at=sms_time(now, urgent=kind in URGENT),
+            run_at=sms_time(now, urgent=kind in AT_ONCE),
             max_attempts=_MAX_ATTEMPTS,
         )
     if EMAIL in chosen and customer.email:
