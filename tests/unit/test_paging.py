@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from crossbay.db import new_id, transaction
 from crossbay.errors import ValidationFailed
 from crossbay.notify.models import Notification
-from crossbay.paging import decode_cursor, encode_cursor, newest_first
+from crossbay.paging import decode_cursor, encode_cursor, newest_first, split_page
 from tests.unit.factories import make_customer
 
 T0 = datetime(2026, 11, 26, 4, 0, tzinfo=UTC)
@@ -36,19 +36,19 @@ def test_pages_hold_every_item_once_newest_first(session: Session, minutes: list
         )
         expected = sorted(everything, key=lambda n: (n.at, n.id), reverse=True)
         seen: list[Notification] = []
-        cursor = None
+        cursor: str | None = None
         while True:
-            before = decode_cursor(cursor) if cursor else None
             query = select(Notification).where(Notification.customer_id == customer.id)
+            before = decode_cursor(cursor)
             found = list(
                 session.scalars(
                     newest_first(query, Notification.at, Notification.id, before=before, limit=limit + 1)
                 )
             )
-            seen.extend(found[:limit])
-            if len(found) <= limit:
+            page, cursor = split_page(found, limit, lambda n: (n.at, n.id))
+            seen.extend(page)
+            if cursor is None:
                 break
-            cursor = encode_cursor(found[limit - 1].at, found[limit - 1].id)
     assert [n.id for n in seen] == [n.id for n in expected]
 
 

@@ -13,7 +13,7 @@ from crossbay.audit import service, wording
 from crossbay.audit.models import AuditEvent
 from crossbay.audit.schemas import ActivityPage, ActivityRead
 from crossbay.db import transaction
-from crossbay.paging import decode_cursor, encode_cursor
+from crossbay.paging import decode_cursor, split_page
 
 router = APIRouter(prefix="/api/v1", tags=["sign-in and account"])
 
@@ -40,11 +40,8 @@ def my_activity(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> ActivityPage:
-    before = decode_cursor(cursor) if cursor else None
+    before = decode_cursor(cursor)
     with transaction(session):
         found = service.list_for_customer(session, customer_id=customer.id, limit=limit + 1, before=before)
-    page = found[:limit]
-    return ActivityPage(
-        items=[activity_read(e, language) for e in page],
-        next_cursor=encode_cursor(page[-1].at, page[-1].id) if len(found) > limit else None,
-    )
+    page, next_cursor = split_page(found, limit, lambda e: (e.at, e.id))
+    return ActivityPage(items=[activity_read(e, language) for e in page], next_cursor=next_cursor)

@@ -24,7 +24,7 @@ from crossbay.notify.schemas import (
     RemindersRead,
     RemindersUpdate,
 )
-from crossbay.paging import decode_cursor, encode_cursor
+from crossbay.paging import decode_cursor, split_page
 
 router = APIRouter(prefix="/api/v1", tags=["notifications and reminders"])
 
@@ -54,15 +54,13 @@ def my_notifications(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> NotificationPage:
     """The in-app inbox, newest first, in the request's language."""
-    before = decode_cursor(cursor) if cursor else None
+    before = decode_cursor(cursor)
     with transaction(session):
         found = service.list_notifications(session, customer_id=customer.id, limit=limit + 1, before=before)
         unread = service.unread_count(session, customer_id=customer.id)
-    page = found[:limit]
+    page, next_cursor = split_page(found, limit, lambda n: (n.at, n.id))
     return NotificationPage(
-        items=[notification_read(n, language) for n in page],
-        next_cursor=encode_cursor(page[-1].at, page[-1].id) if len(found) > limit else None,
-        unread_count=unread,
+        items=[notification_read(n, language) for n in page], next_cursor=next_cursor, unread_count=unread
     )
 
 

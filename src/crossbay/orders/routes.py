@@ -30,7 +30,7 @@ from crossbay.orders.schemas import (
     QuoteRequest,
     TimelineEntry,
 )
-from crossbay.paging import decode_cursor, encode_cursor
+from crossbay.paging import decode_cursor, split_page
 from crossbay.payments import service as payments
 from crossbay.payments.models import Payment
 from crossbay.payments.wallet import WALLET
@@ -205,14 +205,11 @@ def list_orders(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: str | None = None,
 ) -> OrderPage:
-    before = decode_cursor(cursor) if cursor else None
+    before = decode_cursor(cursor)
     with transaction(session):
         found = service.list_orders(session, customer_id=customer.id, limit=limit + 1, before=before)
-        page = found[:limit]
+        page, next_cursor = split_page(found, limit, lambda o: (o.created_at, o.id))
         latest = payments.latest_payments(session, [o.id for o in page])
         tickets = support.support_for_orders(session, [o.id for o in page])
         items = [order_read(o, latest.get(o.id), language, support_read(tickets.get(o.id))) for o in page]
-    return OrderPage(
-        items=items,
-        next_cursor=encode_cursor(page[-1].created_at, page[-1].id) if len(found) > limit else None,
-    )
+    return OrderPage(items=items, next_cursor=next_cursor)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -16,10 +15,10 @@ from crossbay.api.idempotency import check_key, idempotent_json_post
 from crossbay.api.language import Language
 from crossbay.api.schemas import MoneyIn, MoneyRead
 from crossbay.db import transaction
-from crossbay.errors import FieldProblem, ValidationFailed
 from crossbay.ledger import service as ledger
 from crossbay.money import Money
 from crossbay.orders.schemas import NextAction, PaymentRead
+from crossbay.paging import decode_cursor, split_page
 from crossbay.payments import service as payments
 from crossbay.payments import wallet
 from crossbay.payments.checkout import open_checkout
@@ -68,32 +67,19 @@ def get_wallet(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: str | None = None,
 ) -> WalletRead:
-    before = _decode(cursor) if cursor else None
+    before = decode_cursor(cursor)
     with transaction(session):
         balance = wallet.balance(session, customer.id)
         found = ledger.entries_of(session, wallet.account_of(customer.id), limit=limit + 1, before=before)
-    page = found[:limit]
+    page, next_cursor = split_page(found, limit, lambda row: (row[0].at, row[1]))
     # The wallet is our liability: a credit (negative entry) is money the customer gained.
     items = [
         WalletEntry(at=e.at, amount=MoneyRead.of(-e.amount, language), kind=e.kind, reference=e.reference)
         for e, _ in page
     ]
-    next_cursor = _encode(page[-1][0].at, page[-1][1]) if len(found) > limit else None
     return WalletRead(
         balance=MoneyRead.of(balance, language), entries=EntryPage(items=items, next_cursor=next_cursor)
     )
-
-
-def _encode(at: datetime, entry_id: str) -> str:
-    return base64.urlsafe_b64encode(f"{at.isoformat()}|{entry_id}".encode()).decode()
-
-
-def _decode(cursor: str) -> tuple[datetime, str]:
-    try:
-        at, entry_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
-        return datetime.fromisoformat(at), entry_id
-    except (ValueError, UnicodeDecodeError):
-        raise ValidationFailed(errors=[FieldProblem("cursor", "invalid", "Unknown cursor")]) from None
 
 
 def topup_read(session: SessionDep, topup: WalletTopup, language: str) -> TopupRead:

@@ -12,7 +12,7 @@ from crossbay.api.deps import RuntimeDep, SessionDep
 from crossbay.api.idempotency import check_key, idempotent_json_post
 from crossbay.api.language import Language
 from crossbay.db import transaction
-from crossbay.paging import decode_cursor, encode_cursor
+from crossbay.paging import decode_cursor, split_page
 from crossbay.support import service
 from crossbay.support.schemas import MessageCreate, TicketCreate, TicketPage, TicketRead
 from crossbay.support.views import ticket_read, ticket_summary
@@ -65,15 +65,14 @@ def list_tickets(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> TicketPage:
-    before = decode_cursor(cursor) if cursor else None
+    before = decode_cursor(cursor)
     with transaction(session):
         found = service.list_customer_tickets(
             session, customer_id=customer.id, limit=limit + 1, before=before
         )
-        page = found[:limit]
+        page, next_cursor = split_page(found, limit, lambda t: (t.created_at, t.id))
         items = [ticket_summary(t, language) for t in page]
-    last = page[-1] if len(found) > limit else None
-    return TicketPage(items=items, next_cursor=encode_cursor(last.created_at, last.id) if last else None)
+    return TicketPage(items=items, next_cursor=next_cursor)
 
 
 @router.get("/tickets/{ticket_id}", response_model=TicketRead)

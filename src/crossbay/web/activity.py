@@ -13,7 +13,7 @@ from crossbay.api.deps import SessionDep
 from crossbay.audit import service as audit
 from crossbay.audit import wording
 from crossbay.db import transaction
-from crossbay.paging import decode_cursor, encode_cursor
+from crossbay.paging import decode_cursor, split_page
 from crossbay.web.pages import CustomerDep, PageDep, PageRoute
 
 router = APIRouter(route_class=PageRoute)
@@ -39,10 +39,10 @@ def activity_page(
     session: SessionDep,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
-    before = decode_cursor(cursor) if cursor else None
+    before = decode_cursor(cursor)
     with transaction(session):
         found = audit.list_for_customer(session, customer_id=customer.id, limit=PER_PAGE + 1, before=before)
-    shown = found[:PER_PAGE]
+    shown, older = split_page(found, PER_PAGE, lambda e: (e.at, e.id))
     items = [
         ActivityView(
             at=event.at,
@@ -54,5 +54,4 @@ def activity_page(
         )
         for event in shown
     ]
-    older = encode_cursor(shown[-1].at, shown[-1].id) if len(found) > PER_PAGE else None
     return page.render("activity.html", items=items, older=older, first_page=cursor is None)

@@ -20,7 +20,7 @@ from crossbay.identity.models import Customer
 from crossbay.money import Money
 from crossbay.notify import auto_renew, messages, reminders, service
 from crossbay.notify.preferences import CHANNELS, EXPIRY_DAYS_RANGE, Preferences, preferences_of
-from crossbay.paging import decode_cursor, encode_cursor
+from crossbay.paging import decode_cursor, split_page
 from crossbay.web.pages import CsrfChecked, CustomerDep, PageDep, PageRoute, problem_text, redirect
 from crossbay.web.rendering import Page
 from crossbay.web.views import package_view
@@ -54,18 +54,17 @@ def notifications_page(
     session: SessionDep,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
-    before = decode_cursor(cursor) if cursor else None
+    before = decode_cursor(cursor)
     with transaction(session):
         found = service.list_notifications(
             session, customer_id=customer.id, limit=PER_PAGE + 1, before=before
         )
         unread = service.unread_count(session, customer_id=customer.id)
-    shown = found[:PER_PAGE]
+    shown, older = split_page(found, PER_PAGE, lambda n: (n.at, n.id))
     items = []
     for item in shown:
         title, body = messages.render(item.kind, item.values, page.language)
         items.append(NotificationView(item.id, item.at, item.kind, title, body, item.read_at is not None))
-    older = encode_cursor(shown[-1].at, shown[-1].id) if len(found) > PER_PAGE else None
     return page.render(
         "notifications.html", items=items, unread=unread, older=older, first_page=cursor is None
     )
